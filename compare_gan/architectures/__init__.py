@@ -1,0 +1,19 @@
+"""Generator/discriminator architectures, their layer ops and normalisers.
+
+Importing this package registers every architecture with gin (`@sndcgan()`, `@dcgan()`,
+`@resnet19()`, `@resnet_cifar()`, `@infogan()`, `@mlp()`) and every normaliser
+(`@batch_norm`, `@conditional_batch_norm`, `@self_modulated_batch_norm`, `@no_batch_norm`).
+"""
+
+from compare_gan.architectures import base
+from compare_gan.architectures import normalization
+from compare_gan.architectures import ops
+from compare_gan.architectures import dcgan
+from compare_gan.architectures import infogan
+from compare_gan.architectures import mlp
+from compare_gan.architectures import resnet19
+from compare_gan.architectures import resnet_cifar
+from compare_gan.architectures import sndcgan
+
+ARCHITECTURES = base.ARCHITECTURES
+get_architecture = base.get_architecture

@@ -1,0 +1,1 @@
+"""GAN objectives: losses and penalties (and, with the training runtime, the step)."""
