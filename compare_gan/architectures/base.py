@@ -162,6 +162,9 @@ class Discriminator(_Module):
     if _is_conditional(self.options.batch_norm_fn):
       raise ValueError("D.batch_norm_fn cannot be conditional; use D.project_y = True for a "
                        "label-conditional discriminator.")
+    if getattr(self.options.batch_norm_fn, "needs_z", False):
+      raise ValueError(f"D.batch_norm_fn={self.options.batch_norm_fn.__name__} needs the latent "
+                       "z, which a discriminator does not see; use @batch_norm or D.layer_norm.")
     self.conditional = self.options.project_y
     if self.conditional and num_classes is None:
       raise ValueError("D.project_y = True needs a labelled dataset (num_classes).")

@@ -5,7 +5,7 @@ A *normaliser factory* is what `G.batch_norm_fn` / `D.batch_norm_fn` name in gin
 An architecture calls `factory(name=..., use_sn=...)` once per normalisation site and then
 `layer(x, z=z, y=y, training=...)` in its forward pass; `use_sn` is the module's spectral-norm
 flag, used by the normalisers that own linear maps (CBN, SBN). A factory's `conditional`
-attribute says whether it needs labels.
+attribute says whether it needs labels, `needs_z` whether it needs the latent z.
 
 Batch statistics follow the reference `standardize_batch` (arch_ops.py):
 * mean and population variance over every axis but the channel axis, in float32;
@@ -275,8 +275,9 @@ class LayerNorm(keras.layers.Layer):
 
   def build(self, input_shape):
     c = (int(input_shape[-1]),)
-    self.gamma = self.add_weight(shape=c, initializer="ones", name="gamma")
-    self.beta = self.add_weight(shape=c, initializer="zeros", name="beta")
+    # autocast=False: the affine maths runs in float32 with the statistics (mixed precision).
+    self.gamma = self.add_weight(shape=c, initializer="ones", name="gamma", autocast=False)
+    self.beta = self.add_weight(shape=c, initializer="zeros", name="beta", autocast=False)
 
   def call(self, x, training=None):
     x32 = tf.cast(x, tf.float32)
@@ -324,7 +325,10 @@ def self_modulated_batch_norm(name: str, use_sn: bool = False, num_hidden: int =
                                 scale=scale)
 
 
-for _factory, _conditional in ((no_batch_norm, False), (batch_norm, False),
-                               (conditional_batch_norm, True),
-                               (self_modulated_batch_norm, False)):
+# `conditional`: needs labels y; `needs_z`: needs the latent z (so it only fits a generator).
+for _factory, _conditional, _needs_z in ((no_batch_norm, False, False),
+                                         (batch_norm, False, False),
+                                         (conditional_batch_norm, True, False),
+                                         (self_modulated_batch_norm, False, True)):
   _factory.conditional = _conditional
+  _factory.needs_z = _needs_z

@@ -1,0 +1,27 @@
+"""The one place that registers third-party symbols with gin.
+
+`gin.tf` cannot be imported on TF >= 2.16 (it needs `tf.estimator`), so the few TensorFlow and
+Keras symbols our configs name are registered here, under the module names the reference
+configs used:
+
+  generator/tf.keras.optimizers.Adam.learning_rate = 2e-4
+  ModularGAN.g_optimizer_fn = @generator/tf.keras.optimizers.Adam
+  z.distribution_fn = @tf.random.normal
+"""
+
+import gin
+import tensorflow as tf
+
+OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD", "Adagrad", "Adamax", "Nadam", "Lion")
+RANDOM = ("normal", "uniform", "truncated_normal")
+
+
+def _register():
+  for name in OPTIMIZERS:
+    gin.external_configurable(getattr(tf.keras.optimizers, name), name=name,
+                              module="tf.keras.optimizers")
+  for name in RANDOM:
+    gin.external_configurable(getattr(tf.random, name), name=name, module="tf.random")
+
+
+_register()
