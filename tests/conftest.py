@@ -10,5 +10,17 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _clear_gin():
+  gin.clear_config()
   yield
   gin.clear_config()
+
+
+@pytest.fixture
+def mixed_float16():
+  """Runs a test under Keras' mixed_float16 policy and restores float32 after it."""
+  import keras
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy("float32")

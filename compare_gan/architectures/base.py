@@ -96,7 +96,7 @@ class _Module(keras.layers.Layer):
                        "@no_batch_norm.")
     return layer
 
-  def _check_labels(self, y, batch):
+  def _check_labels(self, y):
     if self.conditional:
       if y is None:
         raise ValueError(f"{self.name} is conditional (num_classes={self.num_classes}): pass "
@@ -136,7 +136,7 @@ class Generator(_Module):
   def call(self, z, y=None, training=None):
     if z.shape.rank != 2 or z.shape[-1] != self.z_dim:
       raise ValueError(f"{self.name}: z must be [B, {self.z_dim}]; got shape {z.shape}.")
-    self._check_labels(y, tf.shape(z)[0])
+    self._check_labels(y)
     z = tf.cast(z, self.compute_dtype)
     return self.generate(z, y, training)
 
@@ -196,7 +196,7 @@ class Discriminator(_Module):
     if images.shape.rank is None or tuple(images.shape[1:]) != self.image_shape:
       raise ValueError(f"{self.name} expects images [B, {', '.join(map(str, self.image_shape))}]"
                        f"; got shape {images.shape}.")
-    self._check_labels(y, tf.shape(images)[0])
+    self._check_labels(y)
     x = tf.cast(images, self.compute_dtype)
     logits, features = self.discriminate(x, y, training)
     if self.embedding is not None:

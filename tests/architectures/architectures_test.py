@@ -7,7 +7,6 @@ Parameter counts at full width are computed by hand from the reference layer tab
 """
 
 import gin
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,13 +21,6 @@ ARCHITECTURES = compare_gan.architectures.ARCHITECTURES
 TINY = 0.125  # G.width = D.width for the contract tests.
 BATCH = 3
 Z_DIM = 16
-
-
-@pytest.fixture(autouse=True)
-def clear_gin():
-  """Every test may read gin (`G`, `D`, `standardize_batch`); none may leak bindings."""
-  yield
-  gin.clear_config()
 
 
 @gin.configurable("architectures_test_holder")
@@ -691,15 +683,6 @@ def test_initializer_seed_determinism():
 # ------------------------------------------------------------------------------------------------
 # 8. Mixed precision: G images and D logits stay float32.
 # ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def mixed_float16():
-  keras.mixed_precision.set_global_policy("mixed_float16")
-  try:
-    yield
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
 
 
 def _mixed_precision_step(name, image_shape, **d_kwargs):

@@ -14,13 +14,6 @@ import tensorflow as tf
 from compare_gan.architectures import normalization
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
-
-
 def _rand(shape, seed=0, scale=1.0, shift=0.0):
   return (np.random.default_rng(seed).normal(size=shape) * scale + shift).astype(np.float32)
 
@@ -352,15 +345,6 @@ def test_layer_norm():
   # Per example: the same call on one example alone gives the same rows.
   np.testing.assert_allclose(ln(x[:1]).numpy(), out[:1], rtol=1e-5, atol=1e-5)
   assert ln.epsilon == 1e-12
-
-
-@pytest.fixture
-def mixed_float16():
-  keras.mixed_precision.set_global_policy("mixed_float16")
-  try:
-    yield
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.mark.parametrize("factory", ["batch_norm", "conditional_batch_norm",

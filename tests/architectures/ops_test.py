@@ -7,19 +7,11 @@ op under `tf.function(jit_compile=True)`.
 """
 
 import gin
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from compare_gan.architectures import ops
-
-
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 def _rand(shape, seed=0, scale=1.0):
@@ -495,15 +487,6 @@ def test_projection_glorot_normal_init():
   layer = ops.Projection(256, name="proj")
   layer(tf.zeros((1, 256)), tf.zeros((1, 256)))
   assert abs(layer.kernel.numpy().std() - np.sqrt(2.0 / 512)) < 0.1 * np.sqrt(2.0 / 512)
-
-
-@pytest.fixture
-def mixed_float16():
-  keras.mixed_precision.set_global_policy("mixed_float16")
-  try:
-    yield
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
 
 
 def test_spectral_norm_stays_float32_under_mixed_precision(mixed_float16):
