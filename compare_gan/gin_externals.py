@@ -15,13 +15,18 @@ import tensorflow as tf
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD", "Adagrad", "Adamax", "Nadam", "Lion")
 RANDOM = ("normal", "uniform", "truncated_normal")
 
+# name -> the gin-wrapped function a config's `@tf.random.<name>` evaluates to (gin hands out
+# its wrapper, not `tf.random.<name>` itself); the z sampler maps these to stateless draws.
+RANDOM_FUNCTIONS = {}
+
 
 def _register():
   for name in OPTIMIZERS:
     gin.external_configurable(getattr(tf.keras.optimizers, name), name=name,
                               module="tf.keras.optimizers")
   for name in RANDOM:
-    gin.external_configurable(getattr(tf.random, name), name=name, module="tf.random")
+    RANDOM_FUNCTIONS[name] = gin.external_configurable(getattr(tf.random, name), name=name,
+                                                       module="tf.random")
 
 
 _register()

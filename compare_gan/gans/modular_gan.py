@@ -1,0 +1,425 @@
+"""ModularGAN: the GAN Landscape training step (reference compare_gan/gans/modular_gan.py, v3).
+
+One step = `disc_iters` discriminator updates, then one generator update; `step` counts G
+updates (the reference's `global_step`, verified there by `testDiscItersIsUsedCorrectly`). Every
+sub-step gets a fresh real batch and fresh z, as the reference's unrolled (TPU) graph did, so a
+step consumes `disc_iters + 1` real batches. Real and fake images go through D in one
+concatenated call (shared batch-norm statistics) unless `deprecated_split_disc_calls` asks for
+the two calls of v2. `d_loss = loss.d_loss + penalty.weight * penalty`.
+
+gin surface (reference names where they exist):
+
+  ModularGAN.architecture = @resnet_cifar()
+  ModularGAN.z_dim = 128
+  ModularGAN.disc_iters = 5
+  ModularGAN.g_optimizer = @generator/tf.keras.optimizers.Adam()      # TTUR: scope G and D
+  ModularGAN.d_optimizer = @discriminator/tf.keras.optimizers.Adam()
+  ModularGAN.g_use_ema = True                                          # EMA of G's weights
+  ModularGAN.ema_decay = 0.9999
+  ModularGAN.ema_start_step = 40000
+  ModularGAN.conditional = True                                        # needs a labelled dataset
+  z.distribution_fn = @tf.random.normal                                # z ~ N(0, 1); default U(-1, 1)
+
+Randomness is stateless: every draw is a function of (seed, step, sub-step, purpose), and z and
+sampled labels are drawn for the whole global batch and sliced per replica, so a resumed run and
+a run on a different number of replicas draw the same latents.
+
+Runtime contract (see compare_gan/training/loop.py): build the model inside `strategy.scope()`;
+call `train_step` inside `strategy.run`. The gradient maths (`_d_gradients`, `_g_gradients`) is
+pure: layer state updates (spectral-norm `u`, batch-norm moving averages) are collected by a
+`keras.StatelessScope` and assigned afterwards, so it can be XLA-compiled (`jit_compile`) while
+the optimizers apply gradients outside XLA (DESIGN section 5).
+"""
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import gin
+import keras
+import tensorflow as tf
+
+from compare_gan import gin_externals
+from compare_gan.architectures import base
+from compare_gan.architectures import normalization
+from compare_gan.architectures import ops
+from compare_gan.gans import losses
+from compare_gan.gans import penalties
+
+# Purposes of random draws; each sub-step folds one of these into its key.
+_Z, _LABELS, _PENALTY = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Latent distribution (gin `z`)
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class LatentDistribution:
+  """The distribution of z: "uniform" on [minval, maxval), "normal" or "truncated_normal"
+  (mean 0, `stddev`). Draws are stateless."""
+  kind: str = "uniform"
+  minval: float = -1.0
+  maxval: float = 1.0
+  stddev: float = 1.0
+
+  def sample(self, shape: Sequence[int], seed: tf.Tensor) -> tf.Tensor:
+    """float32 `shape`, a pure function of `seed` ([2] int)."""
+    if self.kind == "uniform":
+      return tf.random.stateless_uniform(shape, seed, self.minval, self.maxval)
+    if self.kind == "normal":
+      return tf.random.stateless_normal(shape, seed, stddev=self.stddev)
+    return tf.random.stateless_truncated_normal(shape, seed, stddev=self.stddev)
+
+  def as_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+@gin.configurable("z")
+def latent_distribution(distribution_fn=None, minval: float = -1.0, maxval: float = 1.0,
+                        stddev: float = 1.0) -> LatentDistribution:
+  """gin `z` (reference `ModularGAN.z_generator`): `z.distribution_fn` is one of
+  `@tf.random.uniform` (default, on [minval, maxval)), `@tf.random.normal`,
+  `@tf.random.truncated_normal` (both with `stddev`); the draw itself is stateless."""
+  kind = "uniform"
+  if distribution_fn is not None:
+    names = {id(fn): name for name, fn in gin_externals.RANDOM_FUNCTIONS.items()}
+    names.update({id(getattr(tf.random, name)): name for name in gin_externals.RANDOM})
+    if id(distribution_fn) not in names:
+      raise ValueError(f"z.distribution_fn={distribution_fn!r} is not supported; use one of "
+                       + ", ".join(f"@tf.random.{n}" for n in gin_externals.RANDOM) + ".")
+    kind = names[id(distribution_fn)]
+  if kind == "uniform" and not minval < maxval:
+    raise ValueError(f"z.minval={minval} must be below z.maxval={maxval}.")
+  if kind != "uniform" and not stddev > 0:
+    raise ValueError(f"z.stddev={stddev} must be positive.")
+  return LatentDistribution(kind, float(minval), float(maxval), float(stddev))
+
+
+def derive_seed(seed: tf.Tensor, *data) -> tf.Tensor:
+  """Folds integers (step, sub-step, purpose, ...) into a stateless seed ([2] int64)."""
+  seed = tf.cast(seed, tf.int64)
+  for d in data:
+    seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(d, tf.int64))
+  return seed
+
+
+def default_optimizer() -> keras.optimizers.Optimizer:
+  """The reference's default: `tf.train.AdamOptimizer(2e-4)` with TF1's beta_1 0.9, beta_2
+  0.999 and epsilon 1e-8 (Keras's default epsilon is 1e-7)."""
+  return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+class _BoundDiscriminator:
+  """D with labels and training mode bound: `images -> logits [B, 1]`, plus the
+  `trainable_variables` that weight penalties read."""
+
+  def __init__(self, discriminator: base.Discriminator, labels: Optional[tf.Tensor]):
+    self._d, self._labels = discriminator, labels
+
+  def __call__(self, images):
+    return self._d(images, y=self._labels, training=True)[0]
+
+  @property
+  def trainable_variables(self):
+    return self._d.trainable_variables
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------
+
+@gin.configurable("ModularGAN", denylist=["image_shape", "num_classes", "seed", "jit_compile"])
+class ModularGAN:
+  """G, D, their optimizers and (optionally) an EMA copy of G, with the training step.
+
+  Args:
+    image_shape: the data's example shape, e.g. (32, 32, 3) (from the dataset).
+    num_classes: the data's number of classes, or None (from the dataset).
+    architecture: a registered architecture (`@resnet19()` ...).
+    z_dim: latent dimension.
+    disc_iters: D updates per G update.
+    g_optimizer, d_optimizer: Keras optimizers (default: `default_optimizer()` each).
+    g_use_ema, ema_decay, ema_start_step: exponential moving average of G's weights; the decay
+      is 0 (EMA = current weights) before `ema_start_step` G updates, as the reference.
+    conditional: train on labels (G and D get one-hot labels; the dataset must have them).
+    fit_label_distribution: fakes use the real batch's labels instead of uniform labels.
+    deprecated_split_disc_calls: run D on real and fake separately (v2 behaviour).
+    seed: seeds weight initialisation (set by the training loop from `train.seed`).
+    jit_compile: XLA-compile the gradient maths (set by the training loop).
+  """
+
+  def __init__(self, image_shape: Sequence[int], num_classes: Optional[int], *,
+               architecture: base.Architecture = gin.REQUIRED, z_dim: int = 128,
+               disc_iters: int = 1,
+               g_optimizer: Optional[keras.optimizers.Optimizer] = None,
+               d_optimizer: Optional[keras.optimizers.Optimizer] = None,
+               g_use_ema: bool = False, ema_decay: float = 0.9999, ema_start_step: int = 40000,
+               conditional: bool = False, fit_label_distribution: bool = False,
+               deprecated_split_disc_calls: bool = False, seed: int = 0,
+               jit_compile: bool = False):
+    if not isinstance(architecture, base.Architecture):
+      raise ValueError(f"ModularGAN.architecture={architecture!r} is not an architecture; use "
+                       "one of " + ", ".join(f"@{n}()" for n in sorted(base.ARCHITECTURES)) + ".")
+    if int(disc_iters) < 1:
+      raise ValueError(f"ModularGAN.disc_iters={disc_iters} must be >= 1.")
+    if not 0.0 <= ema_decay < 1.0:
+      raise ValueError(f"ModularGAN.ema_decay={ema_decay} must be in [0, 1).")
+    if conditional and num_classes is None:
+      raise ValueError("ModularGAN.conditional = True but the dataset has no labels; use a "
+                       "labelled dataset (e.g. cifar10) or set ModularGAN.conditional = False.")
+    if fit_label_distribution and not conditional:
+      raise ValueError("ModularGAN.fit_label_distribution needs ModularGAN.conditional = True.")
+    self.image_shape = tuple(int(d) for d in image_shape)
+    self.num_classes = int(num_classes) if conditional else None
+    self.architecture = architecture
+    self.z_dim = int(z_dim)
+    self.disc_iters = int(disc_iters)
+    self.ema_decay, self.ema_start_step = float(ema_decay), int(ema_start_step)
+    self.conditional = bool(conditional)
+    self.fit_label_distribution = bool(fit_label_distribution)
+    self.split_disc_calls = bool(deprecated_split_disc_calls)
+    self.z = latent_distribution()
+    self.seed = int(seed)
+
+    with ops.initializer_seed(self.seed):
+      self.generator, self.discriminator = architecture.build(
+          self.image_shape, z_dim=self.z_dim, num_classes=self.num_classes)
+      self.generator.build_variables()
+      self.discriminator.build_variables()
+      self.generator_ema = None
+      if g_use_ema:
+        self.generator_ema = architecture.generator(
+            self.image_shape, z_dim=self.z_dim, num_classes=self.num_classes,
+            options=self.generator.options, name="generator_ema")
+        self.generator_ema.build_variables()
+        for ema, var in self._ema_pairs():
+          ema.assign(var)
+
+    mixed_float16 = keras.mixed_precision.global_policy().name == "mixed_float16"
+    self.g_optimizer = self._prepare_optimizer(g_optimizer, "g_optimizer", mixed_float16)
+    self.d_optimizer = self._prepare_optimizer(d_optimizer, "d_optimizer", mixed_float16)
+    if self.g_optimizer is self.d_optimizer:
+      raise ValueError("ModularGAN.g_optimizer and d_optimizer are the same object; give each "
+                       "its own (gin scopes: @generator/... and @discriminator/...).")
+    self.g_optimizer.build(self.generator.trainable_variables)
+    self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    self._states = self.generator.non_trainable_variables + \
+        self.discriminator.non_trainable_variables
+    self._d_gradients = self._d_gradients_fn
+    self._g_gradients = self._g_gradients_fn
+    if jit_compile:
+      self._check_jit_compatible()
+      self._d_gradients = tf.function(self._d_gradients_fn, jit_compile=True)
+      self._g_gradients = tf.function(self._g_gradients_fn, jit_compile=True)
+
+  @staticmethod
+  def _prepare_optimizer(optimizer, name: str, mixed_float16: bool):
+    optimizer = default_optimizer() if optimizer is None else optimizer
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+      raise ValueError(f"ModularGAN.{name}={optimizer!r} is not a Keras optimizer; write e.g. "
+                       f"ModularGAN.{name} = @generator/tf.keras.optimizers.Adam() "
+                       "(note the parentheses).")
+    if mixed_float16 and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+      optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 needs loss scaling.
+    return optimizer
+
+  def _check_jit_compatible(self):
+    ctx = tf.distribute.get_strategy()
+    if ctx.num_replicas_in_sync == 1 or isinstance(ctx, tf.distribute.TPUStrategy):
+      return
+    for module in (self.generator, self.discriminator):
+      for layer in normalization.standardizers(module):
+        if layer.use_cross_replica_mean is not False:
+          raise ValueError(
+              f"jit_compile with {ctx.num_replicas_in_sync} replicas: batch norm "
+              f"({layer.path}) takes cross-replica moments, an all-reduce that cannot run inside "
+              "an XLA cluster here. Set standardize_batch.use_cross_replica_mean = False "
+              "(per-replica statistics) or turn jit_compile off.")
+
+  def _ema_pairs(self) -> List[Tuple[tf.Variable, tf.Variable]]:
+    """(EMA variable, G variable) for every G variable, trainable ones first."""
+    pairs = list(zip(self.generator_ema.trainable_variables,
+                     self.generator.trainable_variables))
+    pairs += list(zip(self.generator_ema.non_trainable_variables,
+                      self.generator.non_trainable_variables))
+    for ema, var in pairs:
+      if ema.shape != var.shape or ema.path.split("/", 1)[1] != var.path.split("/", 1)[1]:
+        raise AssertionError(f"EMA variable {ema.path} does not mirror {var.path}.")
+    return pairs
+
+  @property
+  def sampling_generator(self) -> base.Generator:
+    """The generator to sample from: the EMA copy when training with EMA."""
+    return self.generator_ema if self.generator_ema is not None else self.generator
+
+  # --------------------------------------------------------------------------------------------
+  # Gradient maths (pure; optionally XLA-compiled)
+  # --------------------------------------------------------------------------------------------
+
+  def _one_hot(self, labels):
+    return None if labels is None else tf.one_hot(labels, self.num_classes)
+
+  def _discriminate(self, real, fake, real_y, fake_y):
+    """(real logits, fake logits), [B, 1] each, from one joint D call or two."""
+    d = self.discriminator
+    if self.split_disc_calls:
+      return d(real, y=real_y, training=True)[0], d(fake, y=fake_y, training=True)[0]
+    y = None if real_y is None else tf.concat([real_y, fake_y], 0)
+    logits, _ = d(tf.concat([real, tf.cast(fake, real.dtype)], 0), y=y, training=True)
+    return tf.split(logits, 2)
+
+  def _new_states(self, scope):
+    return [scope.get_current_value(v) if scope.get_current_value(v) is not None
+            else tf.convert_to_tensor(v) for v in self._states]
+
+  def _d_gradients_fn(self, real, real_labels, z, fake_labels, penalty_seed,
+                      global_batch_size: int):
+    """D's gradients for one D update, the loss terms and the new layer state."""
+    real_y, fake_y = self._one_hot(real_labels), self._one_hot(fake_labels)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with keras.StatelessScope() as scope:
+      with tf.GradientTape() as tape:
+        fake = tf.stop_gradient(self.generator(z, y=fake_y, training=True))
+        real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
+        loss = losses.compute_loss(real_logits, fake_logits)
+        penalty = penalties.compute_penalty(_BoundDiscriminator(self.discriminator, real_y),
+                                            real, fake, seed=penalty_seed)
+        # Per-example terms sum to the global-batch mean once replicas' gradients are summed;
+        # a weight penalty (a scalar, the same on every replica) is counted once.
+        if penalty.value.shape.rank == 0:
+          penalty_value = penalty.value / replicas
+        else:
+          penalty_value = tf.reduce_sum(penalty.value) / global_batch_size
+        d_loss = tf.reduce_sum(loss.d_loss) / global_batch_size + penalty.weight * penalty_value
+        scaled = self.d_optimizer.scale_loss(d_loss)
+      variables = self.discriminator.trainable_variables
+      grads = tape.gradient(scaled, variables)
+      new_states = self._new_states(scope)
+    terms = {
+        "d_loss": d_loss,
+        "d_loss_real": tf.reduce_sum(loss.d_loss_real) / global_batch_size,
+        "d_loss_fake": tf.reduce_sum(loss.d_loss_fake) / global_batch_size,
+        "penalty": penalty_value,
+        "d_real_logits": tf.reduce_sum(real_logits) / global_batch_size,
+        "d_fake_logits": tf.reduce_sum(fake_logits) / global_batch_size,
+    }
+    return grads, terms, new_states
+
+  def _g_gradients_fn(self, real, real_labels, z, fake_labels, global_batch_size: int):
+    """G's gradients for the G update, its loss and the new layer state. (The reference also
+    evaluated the unused penalty here; skipping it changes only D's state updates.)"""
+    real_y, fake_y = self._one_hot(real_labels), self._one_hot(fake_labels)
+    with keras.StatelessScope() as scope:
+      with tf.GradientTape() as tape:
+        fake = self.generator(z, y=fake_y, training=True)
+        real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
+        g_loss = tf.reduce_sum(losses.compute_loss(real_logits, fake_logits).g_loss)
+        g_loss = g_loss / global_batch_size
+        scaled = self.g_optimizer.scale_loss(g_loss)
+      variables = self.generator.trainable_variables
+      grads = tape.gradient(scaled, variables)
+      new_states = self._new_states(scope)
+    return grads, {"g_loss": g_loss}, new_states
+
+  # --------------------------------------------------------------------------------------------
+  # The step (replica function)
+  # --------------------------------------------------------------------------------------------
+
+  def _latents(self, seed, step, sub_step, global_batch_size, per_replica, labels):
+    """z [b, z_dim] and fake labels [b] (or None) for this replica, drawn for the global batch."""
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    start = tf.cast(replica, tf.int32) * per_replica
+    z = self.z.sample([global_batch_size, self.z_dim], derive_seed(seed, step, sub_step, _Z))
+    z = z[start:start + per_replica]
+    if not self.conditional:
+      return z, None
+    if self.fit_label_distribution:
+      return z, labels
+    sampled = tf.random.stateless_uniform(
+        [global_batch_size], derive_seed(seed, step, sub_step, _LABELS), 0, self.num_classes,
+        dtype=tf.int32)
+    return z, sampled[start:start + per_replica]
+
+  def _assign_states(self, new_states):
+    for var, value in zip(self._states, new_states):
+      var.assign(value)
+
+  def train_step(self, batches: Sequence[Dict[str, tf.Tensor]], step: tf.Tensor,
+                 seed: tf.Tensor, global_batch_size: int) -> Dict[str, tf.Tensor]:
+    """One training step; call inside `strategy.run`.
+
+    Args:
+      batches: `disc_iters + 1` per-replica batches {"images": [b, *image_shape] in [0, 1],
+        "labels": int32 [b] when the dataset has labels}; the last one feeds the G update.
+      step: int64 scalar, G updates done before this step.
+      seed: [2] int, the run's random seed.
+      global_batch_size: b times the number of replicas.
+    Returns:
+      {name: scalar}: this replica's share of the global-batch means (sum over replicas to get
+      them): d_loss, d_loss_real, d_loss_fake, penalty, d_real_logits, d_fake_logits (last D
+      update), g_loss.
+    """
+    if len(batches) != self.disc_iters + 1:
+      raise ValueError(f"train_step needs disc_iters + 1 = {self.disc_iters + 1} batches; got "
+                       f"{len(batches)}.")
+    terms = {}
+    for i, batch in enumerate(batches):
+      real = batch["images"]
+      labels = batch.get("labels") if self.conditional else None
+      per_replica = real.shape[0]
+      z, fake_labels = self._latents(seed, step, i, global_batch_size, per_replica, labels)
+      if i < self.disc_iters:
+        grads, terms, new_states = self._d_gradients(
+            real, labels, z, fake_labels, derive_seed(seed, step, i, _PENALTY),
+            global_batch_size)
+        self._assign_states(new_states)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        penalties.clip_weights(self.discriminator.trainable_variables)
+      else:
+        grads, g_terms, new_states = self._g_gradients(real, labels, z, fake_labels,
+                                                       global_batch_size)
+        self._assign_states(new_states)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        terms = dict(terms, **g_terms)
+    if self.generator_ema is not None:
+      done = tf.cast(step, tf.int64) + 1
+      decay = tf.where(done >= self.ema_start_step, self.ema_decay, 0.0)
+      for ema, var in self._ema_pairs():
+        if var.trainable:
+          ema.assign(decay * ema + (1.0 - decay) * var)
+        else:
+          ema.assign(var)  # spectral-norm u and BN statistics follow the raw generator.
+    return terms
+
+  def sample(self, z: tf.Tensor, labels: Optional[tf.Tensor] = None,
+             use_ema: bool = True) -> tf.Tensor:
+    """Images [B, *image_shape] in [0, 1] from z [B, z_dim] (int labels [B] when conditional),
+    in inference mode; the EMA generator when there is one and `use_ema`."""
+    g = self.sampling_generator if use_ema else self.generator
+    return g(z, y=self._one_hot(labels), training=False)
+
+  def checkpoint_items(self) -> Dict[str, object]:
+    """The trackable state a checkpoint must hold: every variable of G, D and the EMA copy
+    (trainable or not) by its path, and both optimizers."""
+    items = {"generator": variables_by_path(self.generator),
+             "discriminator": variables_by_path(self.discriminator),
+             "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+    if self.generator_ema is not None:
+      items["generator_ema"] = variables_by_path(self.generator_ema)
+    return items
+
+
+def variables_by_path(layer: keras.layers.Layer) -> tf.Module:
+  """A trackable holding every variable of `layer` under its Keras path.
+
+  `tf.train.Checkpoint` does not see the variables of Keras 3 layers (verified: a generator's
+  batch-norm statistics and spectral-norm vectors were missing from its checkpoints), so
+  checkpoints hold the underlying `tf.Variable`s explicitly, keyed by path.
+  """
+  bag = tf.Module(name=layer.name)
+  paths = [v.path for v in layer.variables]
+  if len(set(paths)) != len(paths):
+    raise AssertionError(f"{layer.name} has duplicate variable paths: {sorted(paths)}")
+  bag.variables_by_path = {v.path: v.value for v in layer.variables}
+  return bag

@@ -1,0 +1,83 @@
+"""Checkpoints: save every N steps, keep K, restore the newest *readable* one.
+
+TensorFlow writes a checkpoint's files under temporary names and renames them, and updates the
+`checkpoint` state file only afterwards, so a process killed mid-save leaves the previous
+checkpoint as the latest. A checkpoint that is damaged anyway (a truncated file after a full
+disk, a copy gone wrong) is reported and the one before it is used; a run never silently starts
+over when checkpoints exist but none can be read.
+"""
+
+import glob
+import os
+import re
+from typing import Callable, List, Optional
+
+import tensorflow as tf
+
+_PREFIX = "ckpt"
+
+
+def _step_of(path: str) -> int:
+  match = re.search(rf"{_PREFIX}-(\d+)$", path)
+  return int(match.group(1)) if match else -1
+
+
+class Checkpoints:
+  """A `tf.train.CheckpointManager` over `directory` with corrupt-checkpoint fallback."""
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int,
+               log: Callable[[str], None] = print):
+    if max_to_keep is not None and max_to_keep < 1:
+      raise ValueError(f"train.keep_checkpoint_max={max_to_keep} must be >= 1 (or None: all).")
+    self.checkpoint, self.directory, self._log = checkpoint, directory, log
+    try:
+      self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
+                                                checkpoint_name=_PREFIX)
+    except Exception as e:  # A damaged `checkpoint` state file: read the files instead.
+      self._log(f"checkpoint state file in {directory} is unreadable ({_first_line(e)}); "
+                "moving it to checkpoint.corrupt and listing the checkpoint files instead")
+      os.replace(os.path.join(directory, "checkpoint"),
+                 os.path.join(directory, "checkpoint.corrupt"))
+      self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
+                                                checkpoint_name=_PREFIX)
+
+  def candidates(self) -> List[str]:
+    """Checkpoint prefixes, newest first: the state file's list, then any other complete
+    checkpoint files in the directory."""
+    listed = list(self.manager.checkpoints)
+    found = [p[:-len(".index")] for p in glob.glob(os.path.join(self.directory,
+                                                                f"{_PREFIX}-*.index"))]
+    paths = {os.path.normpath(p) for p in listed + found}
+    return sorted(paths, key=_step_of, reverse=True)
+
+  def restore_latest(self) -> Optional[str]:
+    """Restores the newest readable checkpoint; returns its path, or None when there is none.
+
+    Raises:
+      RuntimeError: checkpoints exist but none of them can be restored.
+    """
+    candidates = self.candidates()
+    errors = []
+    for path in candidates:
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+        if errors:
+          self._log(f"restored {path} instead")
+        return path
+      except (tf.errors.OpError, ValueError, AssertionError) as e:
+        errors.append(f"{path}: {_first_line(e)}")
+        self._log(f"checkpoint {path} is corrupt or incompatible ({_first_line(e)}); "
+                  "trying the previous one")
+    if candidates:
+      raise RuntimeError(f"None of the {len(candidates)} checkpoints in {self.directory} can be "
+                         "restored:\n  " + "\n  ".join(errors) + "\nMove the directory away to "
+                         "start the run over, or restore a backup.")
+    return None
+
+  def save(self, step: int) -> str:
+    return self.manager.save(checkpoint_number=step)
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,269 @@
+"""The training loop: `compare_gan train` (reference runner_lib `train` schedule).
+
+Reads top to bottom: settings, strategy and data, model and checkpoint, the step function, the
+loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
+
+  train.batch_size = 64                 # global; split evenly over the replicas
+  train.training_steps = 100000         # G updates
+  train.save_checkpoints_steps = 5000   # a checkpoint every N steps (and at the end)
+  train.keep_checkpoint_max = 10
+  train.seed = 0                        # weights and every random draw; data: dataset.seed
+  train.strategy = 'default'            # default | mirrored | multi_worker | tpu
+  train.jit_compile = False             # XLA-compile the gradient maths
+  train.mixed_precision = None          # 'mixed_bfloat16' | 'mixed_float16'
+  train.log_every_steps = 100           # the progress line
+  train.summary_every_steps = 250       # TensorBoard scalars
+  train.image_summary_every_steps = 1000
+
+Resume: re-running the same command restores the newest readable checkpoint (G, D, both
+optimizers, EMA, step and the data position) and continues; the result equals an uninterrupted
+run. The input pipeline state is one number, the position in the seeded example stream, so it
+is restored by restarting the pipeline there (tf.distribute's iterators cannot be saved).
+"""
+
+import dataclasses
+import math
+import os
+import time
+from typing import Callable, Dict, Optional
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from compare_gan import datasets
+from compare_gan.gans import modular_gan
+from compare_gan.training import checkpoints as checkpoints_lib
+from compare_gan.training import run_dir
+from compare_gan.training import strategies
+from compare_gan.training import summaries as summaries_lib
+
+PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
+EXIT_DIVERGED = 3  # `compare_gan train` exit status of a run stopped by a NaN/Inf loss.
+
+
+class Diverged(Exception):
+  """A loss became NaN or Inf; status.json says `diverged` at that step."""
+
+  def __init__(self, step: int, losses: Dict[str, float]):
+    self.step, self.losses = step, losses
+    bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
+    super().__init__(f"diverged at step {step}: non-finite loss ({bad})")
+
+
+@dataclasses.dataclass
+class RunResult:
+  state: str
+  step: int
+  model_dir: str
+  message: str = ""
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(seconds)
+  h, rest = divmod(seconds, 3600)
+  m, s = divmod(rest, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+@gin.configurable("train", denylist=["model_dir", "config_text", "dry_run", "log"])
+def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQUIRED,
+          save_checkpoints_steps: int = 5000, keep_checkpoint_max: Optional[int] = 10,
+          seed: int = 0, strategy: str = "default", tpu: Optional[str] = None,
+          jit_compile: bool = False, mixed_precision: Optional[str] = None,
+          log_every_steps: int = 100, summary_every_steps: int = 250,
+          image_summary_every_steps: int = 1000, config_text: Optional[str] = None,
+          dry_run: bool = False, log: Callable[[str], None] = print) -> RunResult:
+  """Trains the configured GAN in `model_dir`, resuming it when it has checkpoints.
+
+  The gin `train.*` settings are described in the module docstring. `config_text` (the parsed
+  gin config) is written to config.gin. `dry_run` builds the data, model and checkpoint,
+  reports them and stops before the first step.
+
+  Any failure but divergence is recorded in status.json as `failed`, with its message, before
+  it propagates.
+
+  Raises:
+    Diverged: a loss became NaN/Inf (status.json records the step; checkpoints stay intact).
+  """
+  settings = dict(locals())
+  try:
+    return _train(**settings)
+  except Diverged:
+    raise
+  except BaseException as e:
+    if not dry_run and os.path.isdir(model_dir):
+      previous = run_dir.read_status(model_dir) or {}
+      message = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+      run_dir.write_status(model_dir, "failed", previous.get("step", 0), training_steps, message)
+    raise
+
+
+def _train(model_dir: str, *, batch_size: int, training_steps: int,
+           save_checkpoints_steps: int, keep_checkpoint_max: Optional[int], seed: int,
+           strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
+           log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
+           config_text: Optional[str], dry_run: bool, log: Callable[[str], None]) -> RunResult:
+  # ------------------------------------------------------------------------------------------
+  # Settings
+  # ------------------------------------------------------------------------------------------
+  for name, value in [("batch_size", batch_size), ("training_steps", training_steps),
+                      ("save_checkpoints_steps", save_checkpoints_steps),
+                      ("log_every_steps", log_every_steps),
+                      ("summary_every_steps", summary_every_steps),
+                      ("image_summary_every_steps", image_summary_every_steps)]:
+    if not isinstance(value, int) or value < (0 if name == "training_steps" else 1):
+      raise ValueError(f"train.{name}={value!r} must be a positive integer.")
+  if mixed_precision not in PRECISIONS:
+    raise ValueError(f"train.mixed_precision={mixed_precision!r}; valid: "
+                     f"{', '.join(map(repr, PRECISIONS))}.")
+  keras.mixed_precision.set_global_policy(mixed_precision or "float32")
+  if not dry_run:
+    os.makedirs(model_dir, exist_ok=True)
+
+  # ------------------------------------------------------------------------------------------
+  # Strategy and data
+  # ------------------------------------------------------------------------------------------
+  strategy_obj = strategies.make_strategy(strategy, tpu)
+  chief = strategies.is_chief(strategy_obj)
+  replicas = strategy_obj.num_replicas_in_sync
+  if batch_size % replicas:
+    raise ValueError(f"train.batch_size={batch_size} is not divisible by the {replicas} "
+                     "replicas; use a multiple of the replica count.")
+  per_replica_batch = batch_size // replicas
+  dataset = datasets.get_dataset()
+  info = dataset.info
+  if chief and config_text is not None and not dry_run:
+    diff = run_dir.write_config(model_dir, config_text)
+    if diff:
+      log("WARNING: this config differs from the one the run started with (kept as "
+          "config.previous.gin); a resumed run is exact only under the same config:\n" + diff)
+
+  # ------------------------------------------------------------------------------------------
+  # Model and checkpoint
+  # ------------------------------------------------------------------------------------------
+  with strategy_obj.scope():
+    model = modular_gan.ModularGAN(info.image_shape, info.num_classes, seed=seed,
+                                   jit_compile=jit_compile)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    data_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_position",
+                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+  checkpoint = tf.train.Checkpoint(step=step, data_position=data_position,
+                                   **model.checkpoint_items())
+  ckpt_dir = os.path.join(model_dir, run_dir.CHECKPOINTS)
+  if not chief:  # Non-chief workers must save too (collectives); their copies are scratch.
+    ckpt_dir = os.path.join(model_dir, "workers", str(strategy_obj.cluster_resolver.task_id))
+  manager = checkpoints_lib.Checkpoints(checkpoint, ckpt_dir, keep_checkpoint_max, log=log)
+  restored = manager.restore_latest()
+  start_step = int(step.numpy())
+  examples_per_step = (model.disc_iters + 1) * batch_size
+  if int(data_position.numpy()) != start_step * examples_per_step:
+    raise RuntimeError(f"checkpoint {restored} holds data position {int(data_position.numpy())} "
+                       f"but step {start_step} x {examples_per_step} examples per step; was "
+                       "train.batch_size or ModularGAN.disc_iters changed?")
+  log(f"{'resumed from ' + restored if restored else 'starting'} at step {start_step} of "
+      f"{training_steps}: {model.architecture.name} on {info.name} {info.image_shape}, "
+      f"{replicas} replica(s) x batch {per_replica_batch}, {_parameter_summary(model)}")
+  status_extra = dict(replicas=replicas, batch_size=batch_size)
+  if dry_run:
+    log("dry run: configuration is valid; no step taken")
+    return RunResult("dry_run", start_step, model_dir)
+  if start_step >= training_steps:
+    if chief:
+      run_dir.write_status(model_dir, "done", start_step, training_steps, "already trained",
+                           **status_extra)
+    return RunResult("done", start_step, model_dir, "already trained")
+  if chief:
+    run_dir.write_status(model_dir, "running", start_step, training_steps, **status_extra)
+
+  seed_tensor = tf.constant([seed, 0], tf.int64)
+  distributed = strategy_obj.distribute_datasets_from_function(
+      lambda ctx: dataset.train_input(per_replica_batch_size=per_replica_batch,
+                                      seed=dataset.seed, start_position=int(data_position.numpy()),
+                                      input_context=ctx))
+  iterator = iter(distributed)
+
+  # ------------------------------------------------------------------------------------------
+  # The step function
+  # ------------------------------------------------------------------------------------------
+  @tf.function
+  def train_step(iterator):
+    batches = [next(iterator) for _ in range(model.disc_iters + 1)]
+    terms = strategy_obj.run(model.train_step, args=(batches, step.read_value(), seed_tensor,
+                                                     batch_size))
+    terms = {k: strategy_obj.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+             for k, v in terms.items()}
+    step.assign_add(1)
+    data_position.assign_add(examples_per_step)
+    return terms
+
+  sample_z = model.z.sample([64, model.z_dim], modular_gan.derive_seed(seed_tensor, -1))
+  sample_labels = (tf.range(64) % model.num_classes) if model.conditional else None
+
+  @tf.function
+  def sample_images():
+    out = strategy_obj.run(lambda: model.sample(sample_z, sample_labels))
+    return strategy_obj.experimental_local_results(out)[0]
+
+  summaries = summaries_lib.Summaries(os.path.join(model_dir, run_dir.TENSORBOARD),
+                                      enabled=chief)
+  if chief and start_step == 0:
+    real = next(iter(dataset.eval_input(batch_size=64, split=info.train_split,
+                                        num_examples=64)))["images"]
+    summaries.picture(0, "real", real.numpy())
+
+  # ------------------------------------------------------------------------------------------
+  # The loop
+  # ------------------------------------------------------------------------------------------
+  current = start_step
+  window_start, window_steps = time.time(), 0
+  try:
+    while current < training_steps:
+      terms = train_step(iterator)
+      current += 1
+      window_steps += 1
+      values = {k: float(v) for k, v in terms.items()}
+      if not all(math.isfinite(v) for v in values.values()):
+        raise Diverged(current, values)
+      if current == start_step + 1 and chief:
+        run_dir.write_atomically(os.path.join(model_dir, run_dir.OPERATIVE_CONFIG),
+                                 gin.operative_config_str())
+      if current % log_every_steps == 0 or current == training_steps:
+        elapsed = time.time() - window_start
+        rate = window_steps / max(elapsed, 1e-9)
+        log(f"step {current}/{training_steps} ({100.0 * current / training_steps:.1f}%) | "
+            f"{rate:.2f} steps/s | {rate * examples_per_step:.0f} img/s | ETA "
+            f"{_format_duration((training_steps - current) / rate)} | "
+            f"d_loss {values['d_loss']:.4f} g_loss {values['g_loss']:.4f}"
+            + (f" penalty {values['penalty']:.4f}" if values["penalty"] else ""))
+        summaries.scalars(current, {"speed/steps_per_sec": rate,
+                                    "speed/images_per_sec": rate * examples_per_step})
+        window_start, window_steps = time.time(), 0
+      if current % summary_every_steps == 0:
+        summaries.scalars(current, values)
+      if current % image_summary_every_steps == 0 or current == training_steps:
+        summaries.picture(current, "samples", sample_images().numpy())
+      if current % save_checkpoints_steps == 0 or current == training_steps:
+        path = manager.save(current)
+        if chief:
+          run_dir.write_status(model_dir, "running", current, training_steps,
+                               checkpoint=path, **status_extra)
+  except Diverged as e:
+    log(f"ERROR: {e}; checkpoints up to step {current - 1} are intact")
+    if chief:
+      run_dir.write_status(model_dir, "diverged", e.step, training_steps, str(e),
+                           losses={k: repr(v) for k, v in e.losses.items()}, **status_extra)
+    summaries.flush()
+    raise
+  summaries.flush()
+  if chief:
+    run_dir.write_status(model_dir, "done", current, training_steps, **status_extra)
+  log(f"done: {current} steps in {model_dir}")
+  return RunResult("done", current, model_dir)
+
+
+def _parameter_summary(model: modular_gan.ModularGAN) -> str:
+  count = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables)
+  return f"G {count(model.generator):,} / D {count(model.discriminator):,} parameters"

@@ -1,0 +1,53 @@
+"""The tf.distribute strategy a run uses (`train.strategy` or `compare_gan train --strategy`).
+
+  default       one device: the CPU, or the first GPU when there is one
+  mirrored      every local GPU (or the logical CPUs, for tests), synchronous all-reduce
+  multi_worker  MultiWorkerMirroredStrategy over the cluster in the TF_CONFIG variable
+  tpu           TPUStrategy on `train.tpu` (a name or grpc:// address; default: TPU_NAME)
+
+The global batch (`train.batch_size`) is split evenly over the replicas.
+"""
+
+import json
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strategy:
+  """The strategy called `name` (one of STRATEGIES)."""
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise ValueError("train.strategy = 'multi_worker' reads the cluster from the TF_CONFIG "
+                       "environment variable, which is not set (see "
+                       "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG).")
+    try:
+      json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as e:
+      raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {os.environ['TF_CONFIG']!r}") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "tpu":
+    address = tpu if tpu is not None else os.environ.get("TPU_NAME", "")
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(f"Unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}.")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process writes the run directory (always, except non-chief workers)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  return task_type is None or task_type == "chief" or (
+      task_type == "worker" and task_id == 0 and
+      "chief" not in resolver.cluster_spec().as_dict())

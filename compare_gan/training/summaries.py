@@ -1,0 +1,71 @@
+"""TensorBoard summaries of a run (`model_dir/tb/`): loss scalars and image grids.
+
+Scalars (every `train.summary_every_steps`): loss/d, loss/d_real, loss/d_fake, loss/g,
+loss/penalty, d/real_logits, d/fake_logits (mean D outputs), speed/steps_per_sec,
+speed/images_per_sec. Images (every `train.image_summary_every_steps`): `samples`, an 8x8 grid of
+G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once).
+2-D point data are drawn as scatter images.
+"""
+
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+SCALARS = {
+    "d_loss": "loss/d", "d_loss_real": "loss/d_real", "d_loss_fake": "loss/d_fake",
+    "g_loss": "loss/g", "penalty": "loss/penalty", "d_real_logits": "d/real_logits",
+    "d_fake_logits": "d/fake_logits",
+}
+
+
+def image_grid(images: np.ndarray, rows: int = 8) -> np.ndarray:
+  """[N, H, W, C] in [0, 1] -> one [rows*H, cols*W, C] image (missing cells black)."""
+  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+  n, h, w, c = images.shape
+  cols = int(np.ceil(n / rows))
+  grid = np.zeros((rows * h, cols * w, c), np.float32)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
+  return grid
+
+
+def scatter_image(points: np.ndarray, size: int = 128) -> np.ndarray:
+  """2-D points in [0, 1]^2 -> a [size, size, 1] image with one bright pixel per point."""
+  image = np.zeros((size, size, 1), np.float32)
+  xy = np.clip((np.asarray(points)[:, :2] * (size - 1)).round().astype(int), 0, size - 1)
+  image[size - 1 - xy[:, 1], xy[:, 0], 0] = 1.0
+  return image
+
+
+def as_picture(examples: np.ndarray) -> np.ndarray:
+  """A batch of images or 2-D points -> one [H, W, C] picture."""
+  examples = np.asarray(examples)
+  if examples.ndim == 2:
+    return scatter_image(examples)
+  return image_grid(examples)
+
+
+class Summaries:
+  """Writes a run's TensorBoard events; a no-op on non-chief workers."""
+
+  def __init__(self, directory: str, enabled: bool = True):
+    self.writer = tf.summary.create_file_writer(directory) if enabled else None
+
+  def scalars(self, step: int, values: Dict[str, float]) -> None:
+    if self.writer is None:
+      return
+    with self.writer.as_default(step=step):
+      for key, value in values.items():
+        tf.summary.scalar(SCALARS.get(key, key), value)
+
+  def picture(self, step: int, name: str, examples: np.ndarray) -> None:
+    if self.writer is None:
+      return
+    with self.writer.as_default(step=step):
+      tf.summary.image(name, as_picture(examples)[None], max_outputs=1)
+
+  def flush(self) -> None:
+    if self.writer is not None:
+      self.writer.flush()
