@@ -364,10 +364,14 @@ class ModularGAN:
       raise ValueError(f"train_step needs disc_iters + 1 = {self.disc_iters + 1} batches; got "
                        f"{len(batches)}.")
     terms = {}
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if global_batch_size % replicas:
+      raise ValueError(f"global_batch_size={global_batch_size} is not divisible by the "
+                       f"{replicas} replicas.")
+    per_replica = global_batch_size // replicas
     for i, batch in enumerate(batches):
-      real = batch["images"]
+      real = tf.ensure_shape(batch["images"], (per_replica,) + self.image_shape)
       labels = batch.get("labels") if self.conditional else None
-      per_replica = real.shape[0]
       z, fake_labels = self._latents(seed, step, i, global_batch_size, per_replica, labels)
       if i < self.disc_iters:
         grads, terms, new_states = self._d_gradients(

@@ -30,16 +30,19 @@ class Checkpoints:
     if max_to_keep is not None and max_to_keep < 1:
       raise ValueError(f"train.keep_checkpoint_max={max_to_keep} must be >= 1 (or None: all).")
     self.checkpoint, self.directory, self._log = checkpoint, directory, log
-    try:
-      self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
-                                                checkpoint_name=_PREFIX)
-    except Exception as e:  # A damaged `checkpoint` state file: read the files instead.
-      self._log(f"checkpoint state file in {directory} is unreadable ({_first_line(e)}); "
-                "moving it to checkpoint.corrupt and listing the checkpoint files instead")
-      os.replace(os.path.join(directory, "checkpoint"),
-                 os.path.join(directory, "checkpoint.corrupt"))
-      self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
-                                                checkpoint_name=_PREFIX)
+    state_file = os.path.join(directory, "checkpoint")
+    if os.path.exists(state_file):
+      try:
+        readable = tf.train.get_checkpoint_state(directory) is not None
+        problem = "it does not parse"
+      except Exception as e:  # pylint: disable=broad-except
+        readable, problem = False, _first_line(e)
+      if not readable:  # Damaged: list the checkpoint files instead (`candidates`).
+        self._log(f"checkpoint state file {state_file} is unreadable ({problem}); moving it "
+                  "to checkpoint.corrupt and looking for checkpoint files instead")
+        os.replace(state_file, state_file + ".corrupt")
+    self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
+                                              checkpoint_name=_PREFIX)
 
   def candidates(self) -> List[str]:
     """Checkpoint prefixes, newest first: the state file's list, then any other complete
@@ -64,7 +67,8 @@ class Checkpoints:
         if errors:
           self._log(f"restored {path} instead")
         return path
-      except (tf.errors.OpError, ValueError, AssertionError) as e:
+      except Exception as e:  # pylint: disable=broad-except
+        # A damaged file raises many kinds of errors (DataLossError, IndexError, ...).
         errors.append(f"{path}: {_first_line(e)}")
         self._log(f"checkpoint {path} is corrupt or incompatible ({_first_line(e)}); "
                   "trying the previous one")

@@ -54,10 +54,13 @@ class Diverged(Exception):
 
 @dataclasses.dataclass
 class RunResult:
+  """How `train` ended; `model` and `strategy` are the live objects (for notebooks and tests)."""
   state: str
   step: int
   model_dir: str
   message: str = ""
+  model: Optional[modular_gan.ModularGAN] = dataclasses.field(default=None, repr=False)
+  strategy: Optional[tf.distribute.Strategy] = dataclasses.field(default=None, repr=False)
 
 
 def _format_duration(seconds: float) -> str:
@@ -169,12 +172,15 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   status_extra = dict(replicas=replicas, batch_size=batch_size)
   if dry_run:
     log("dry run: configuration is valid; no step taken")
-    return RunResult("dry_run", start_step, model_dir)
+    return RunResult("dry_run", start_step, model_dir, model=model, strategy=strategy_obj)
   if start_step >= training_steps:
+    log(f"already trained: step {start_step} >= train.training_steps={training_steps}; "
+        "raise train.training_steps to continue")
     if chief:
       run_dir.write_status(model_dir, "done", start_step, training_steps, "already trained",
                            **status_extra)
-    return RunResult("done", start_step, model_dir, "already trained")
+    return RunResult("done", start_step, model_dir, "already trained", model=model,
+                     strategy=strategy_obj)
   if chief:
     run_dir.write_status(model_dir, "running", start_step, training_steps, **status_extra)
 
@@ -261,7 +267,7 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   if chief:
     run_dir.write_status(model_dir, "done", current, training_steps, **status_extra)
   log(f"done: {current} steps in {model_dir}")
-  return RunResult("done", current, model_dir)
+  return RunResult("done", current, model_dir, model=model, strategy=strategy_obj)
 
 
 def _parameter_summary(model: modular_gan.ModularGAN) -> str:

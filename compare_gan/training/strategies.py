@@ -1,7 +1,8 @@
 """The tf.distribute strategy a run uses (`train.strategy` or `compare_gan train --strategy`).
 
   default       one device: the CPU, or the first GPU when there is one
-  mirrored      every local GPU (or the logical CPUs, for tests), synchronous all-reduce
+  mirrored      every local GPU (without GPUs: every logical CPU device), synchronous
+                all-reduce
   multi_worker  MultiWorkerMirroredStrategy over the cluster in the TF_CONFIG variable
   tpu           TPUStrategy on `train.tpu` (a name or grpc:// address; default: TPU_NAME)
 
@@ -22,6 +23,10 @@ def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strateg
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
+    if not tf.config.list_logical_devices("GPU"):
+      # No GPU: mirror over the logical CPU devices (several only when configured, as tests do).
+      cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+      return tf.distribute.MirroredStrategy(cpus)
     return tf.distribute.MirroredStrategy()
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
