@@ -216,8 +216,7 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   summaries = summaries_lib.Summaries(os.path.join(model_dir, run_dir.TENSORBOARD),
                                       enabled=chief)
   if chief and start_step == 0:
-    real = next(iter(dataset.eval_input(batch_size=64, split=info.train_split,
-                                        num_examples=64)))["images"]
+    real = next(iter(dataset.train_input(per_replica_batch_size=64, seed=dataset.seed)))["images"]
     summaries.picture(0, "real", real.numpy())
 
   # ------------------------------------------------------------------------------------------
