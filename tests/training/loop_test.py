@@ -1,0 +1,205 @@
+"""`compare_gan train` end to end, in process, on the built-in triangles at a tiny width:
+the run-directory contract, resume, divergence, corrupt checkpoints and clear errors."""
+
+import glob
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from compare_gan import cli
+from compare_gan.training import checkpoints as checkpoints_lib
+
+TRIANGLES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "examples",
+                         "triangles_sndcgan.gin")
+TINY = ["G.width = 0.0625", "D.width = 0.0625", "ModularGAN.z_dim = 8", "train.batch_size = 8",
+        "train.log_every_steps = 1", "train.summary_every_steps = 1",
+        "train.image_summary_every_steps = 2", "train.save_checkpoints_steps = 2"]
+
+
+@gin.register(module="loop_test")
+def nan_loss(d_real_logits, d_fake_logits):
+  """A loss that is NaN from the first step (to test the divergence guard)."""
+  from compare_gan.gans import losses
+  result = losses.non_saturating(d_real_logits, d_fake_logits)
+  nan = tf.fill(tf.shape(result.d_loss), float("nan"))
+  return losses.LossResult(result.d_loss + nan, result.d_loss_real, result.d_loss_fake,
+                           result.g_loss)
+
+
+def _train(model_dir, steps, *extra, config=TRIANGLES):
+  gin.clear_config()
+  argv = ["train", "--model_dir", str(model_dir), "--gin_config", config]
+  for binding in TINY + [f"train.training_steps = {steps}"] + list(extra):
+    argv += ["--gin_bindings", binding]
+  return cli.main(argv)
+
+
+def _status(model_dir):
+  with open(os.path.join(model_dir, "status.json")) as f:
+    return json.load(f)
+
+
+def _tb_tags(model_dir):
+  tags = set()
+  for path in glob.glob(os.path.join(model_dir, "tb", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.add(value.tag)
+  return tags
+
+
+def test_run_directory_contract_and_resume(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 4) == 0
+  out = capsys.readouterr().out
+  assert "step 4/4 (100.0%)" in out and "steps/s" in out and "img/s" in out and "ETA" in out
+  assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.gin", "operative_config.gin",
+                                           "status.json", "tb"]
+  config = (model_dir / "config.gin").read_text()
+  assert "dataset.name = 'triangles'" in config and "train.training_steps = 4" in config
+  operative = (model_dir / "operative_config.gin").read_text()
+  assert "ModularGAN.architecture = @sndcgan()" in operative
+  assert "train.batch_size = 8" in operative
+  assert sorted(os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints" / "*.index"))
+                ) == ["ckpt-2.index", "ckpt-4.index"]
+  status = _status(model_dir)
+  assert status["state"] == "done" and status["step"] == 4 and status["training_steps"] == 4
+  tags = _tb_tags(model_dir)
+  for tag in ("loss/d", "loss/g", "loss/d_real", "loss/d_fake", "loss/penalty",
+              "d/real_logits", "d/fake_logits", "speed/steps_per_sec", "samples", "real"):
+    assert tag in tags, tag
+
+  # The saved config alone reproduces the run's settings.
+  gin.clear_config()
+  assert cli.main(["train", "--model_dir", str(tmp_path / "again"), "--gin_config",
+                   str(model_dir / "config.gin"), "--dry_run"]) == 0
+  assert not (tmp_path / "again").exists()  # a dry run writes nothing
+
+  # Re-running a finished run does nothing; raising training_steps continues it.
+  assert _train(model_dir, 4) == 0
+  assert "already trained" in capsys.readouterr().out
+  assert _train(model_dir, 6) == 0
+  out = capsys.readouterr().out
+  assert "resumed from" in out and "ckpt-4" in out and "at step 4 of 6" in out
+  assert _status(model_dir)["step"] == 6
+  assert (model_dir / "config.previous.gin").exists()  # training_steps changed
+
+
+def test_divergence_stops_the_run_and_keeps_checkpoints(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 4) == 0
+  checkpoint_files = {p: open(p, "rb").read() for p in glob.glob(
+      str(model_dir / "checkpoints" / "ckpt-*"))}
+  assert _train(model_dir, 8, "loss.fn = @loop_test.nan_loss") == 3
+  captured = capsys.readouterr()
+  assert "diverged at step 5" in captured.err
+  status = _status(model_dir)
+  assert status["state"] == "diverged" and status["step"] == 5
+  assert "d_loss" in status["message"] and status["losses"]["d_loss"] == "nan"
+  # The earlier checkpoints are untouched and still restore.
+  assert {p: open(p, "rb").read() for p in checkpoint_files} == checkpoint_files
+  assert not glob.glob(str(model_dir / "checkpoints" / "ckpt-5*"))
+  assert _train(model_dir, 6) == 0  # and the run can continue under a sane loss
+  assert "resumed from" in capsys.readouterr().out and _status(model_dir)["state"] == "done"
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 4) == 0
+  data = glob.glob(str(model_dir / "checkpoints" / "ckpt-4.data-*"))[0]
+  with open(data, "r+b") as f:
+    f.truncate(os.path.getsize(data) // 2)
+  assert _train(model_dir, 6) == 0
+  out = capsys.readouterr().out
+  assert "ckpt-4 is corrupt" in out and "restored" in out and "at step 2 of 6" in out
+  assert _status(model_dir)["step"] == 6
+
+
+def test_all_checkpoints_corrupt_is_an_error_not_a_restart(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 2, "train.keep_checkpoint_max = 1") == 0
+  for path in glob.glob(str(model_dir / "checkpoints" / "ckpt-*.data-*")):
+    with open(path, "wb") as f:
+      f.write(b"garbage")
+  with pytest.raises(RuntimeError, match="None of the 1 checkpoints"):
+    _train(model_dir, 4)
+  assert _status(model_dir)["state"] == "failed"
+
+
+def test_unreadable_checkpoint_state_file_is_moved_aside(tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 2) == 0
+  (model_dir / "checkpoints" / "checkpoint").write_text("this is not a text proto {{{")
+  assert _train(model_dir, 4) == 0
+  out = capsys.readouterr().out
+  assert "unreadable" in out and "at step 2 of 4" in out
+  assert (model_dir / "checkpoints" / "checkpoint.corrupt").exists()
+
+
+def test_restore_candidates_are_newest_first(tmp_path):
+  v = tf.Variable(1.0)
+  ckpt = tf.train.Checkpoint(v=v)
+  manager = checkpoints_lib.Checkpoints(ckpt, str(tmp_path), max_to_keep=3, log=lambda m: None)
+  for step in (5, 10, 15):
+    v.assign(float(step))
+    manager.save(step)
+  assert [os.path.basename(p) for p in manager.candidates()] == ["ckpt-15", "ckpt-10", "ckpt-5"]
+  v.assign(0.0)
+  assert manager.restore_latest().endswith("ckpt-15") and v.numpy() == 15.0
+  with pytest.raises(ValueError, match="keep_checkpoint_max"):
+    checkpoints_lib.Checkpoints(ckpt, str(tmp_path), max_to_keep=0)
+
+
+def test_unknown_gin_binding_is_a_usage_error(tmp_path, capsys):
+  assert _train(tmp_path / "run", 2, "train.batchsize = 3") == 2
+  err = capsys.readouterr().err
+  assert "config error" in err and "batchsize" in err
+  assert _train(tmp_path / "run", 2, "loss.fn = @hnge") == 2
+  assert "hnge" in capsys.readouterr().err
+  gin.clear_config()
+  assert cli.main(["train", "--model_dir", str(tmp_path / "run"), "--gin_config",
+                   str(tmp_path / "missing.gin")]) == 2
+  assert "missing.gin" in capsys.readouterr().err
+  assert not (tmp_path / "run").exists()
+
+
+def test_wrong_image_shape_is_a_clear_error(tmp_path, capsys):
+  # ResNet-CIFAR needs a resolution divisible by 8; triangles are 28x28.
+  assert _train(tmp_path / "run", 2, "ModularGAN.architecture = @resnet_cifar()") == 1
+  err = capsys.readouterr().err
+  assert "28" in err and "resnet_cifar" in err
+  status = _status(tmp_path / "run")
+  assert status["state"] == "failed" and "28" in status["message"]
+
+
+def test_missing_dataset_says_how_to_prepare_it(tmp_path, capsys):
+  empty = tmp_path / "tfds"
+  empty.mkdir()
+  assert _train(tmp_path / "run", 2, "dataset.name = 'cifar10'",
+                f"dataset.tfds_data_dir = '{empty}'") == 1
+  err = capsys.readouterr().err
+  assert "cifar10" in err and str(empty) in err and "tfds build" in err
+
+
+def test_invalid_settings_name_the_value(tmp_path, capsys):
+  assert _train(tmp_path / "a", 2, "train.batch_size = 0") == 1
+  assert "train.batch_size=0" in capsys.readouterr().err
+  assert _train(tmp_path / "b", 2, "train.mixed_precision = 'float8'") == 1
+  assert "float8" in capsys.readouterr().err
+  assert _train(tmp_path / "c", 2, "train.strategy = 'horovod'") == 1
+  err = capsys.readouterr().err
+  assert "horovod" in err and "mirrored" in err
+
+
+def test_samples_are_images_in_unit_range(tmp_path):
+  from compare_gan.training import loop
+  gin.clear_config()
+  cli.parse_gin([TRIANGLES], TINY + ["train.training_steps = 1"])
+  result = loop.train(str(tmp_path / "run"), log=lambda m: None)
+  images = result.model.sample(tf.random.uniform([3, 8], -1, 1)).numpy()
+  assert images.shape == (3, 28, 28, 1)
+  assert np.all(images >= 0) and np.all(images <= 1)
