@@ -4,6 +4,7 @@ import inspect
 from typing import Dict, List, Tuple
 
 from compare_gan import architectures
+from compare_gan import datasets
 from compare_gan import gin_externals
 from compare_gan.architectures import normalization
 from compare_gan.gans import losses
@@ -32,5 +33,7 @@ def catalogue() -> Dict[str, List[Tuple[str, str]]]:
       "optimizers": [(f"@tf.keras.optimizers.{name}", "Keras optimizer (scope it: "
                       f"@generator/tf.keras.optimizers.{name})")
                      for name in gin_externals.OPTIMIZERS],
-      "distributions": [(f"@tf.random.{name}", "") for name in gin_externals.RANDOM],
+      "distributions (z.distribution_fn)": [(f"@tf.random.{name}", "")
+                                            for name in gin_externals.RANDOM],
+      "datasets (dataset.name)": [(repr(name), "") for name in sorted(datasets.DATASETS)],
   }

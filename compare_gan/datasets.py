@@ -13,9 +13,10 @@ epoch visits the N training examples in its own seeded order. Global batch k hol
 of b examples. `train_input(start_position=step * GB)` restarts the stream exactly.
 
 Two kinds of source:
-* Random access (in-memory tfds arrays, generated data, image folders): epoch e's order is
-  `RandomIndexShuffle(offset, seed=[seed, e, salt])`, a full permutation in O(1) memory, and a
-  pipeline computes only the positions of its own replicas.
+* Random access (tfds arrays and generated data, both held in memory from first use; image
+  folders): epoch e's order is `RandomIndexShuffle(offset, seed=[seed, e, salt])`, a full
+  permutation in O(1) memory, and a pipeline computes only the positions of its own replicas.
+  In-memory sources run no Python per batch (see `InMemoryDataset` for why).
 * Streaming (tfds celeb_a / celeb_a_hq / lsun, TFRecord globs): records are read in their stored
   order and permuted within consecutive blocks of `shuffle_window` records (seed [seed, e, block]),
   kept as *encoded* bytes so memory stays ~window x file size. Resume reads from the start of
@@ -132,7 +133,11 @@ class Dataset:
 
   @property
   def seed(self) -> int:
-    """The dataset seed: fixes generated content (polygons, mixtures), not the training order."""
+    """The dataset seed (gin `dataset.seed`): fixes generated content (polygons, mixtures).
+
+    The training order is `train_input`'s own `seed` argument; passing this one there gives the
+    reference's behaviour (one `dataset.seed` for everything).
+    """
     return self._seed
 
   @property
@@ -305,76 +310,85 @@ class RandomAccessDataset(Dataset):
     return self._batches(split, offsets, batch_size)
 
 
-class ArrayDataset(RandomAccessDataset):
-  """A tfds dataset held in memory as uint8 arrays (mnist, fashion_mnist, cifar10).
+class InMemoryDataset(RandomAccessDataset):
+  """Random-access source whose splits are held in memory, each loaded on first use.
 
-  A split is loaded once, on first use, in tfds' stored order (cifar10 train: 150 MB). Batches
-  gather with numpy through one `tf.numpy_function` call each (no huge constant in the graph)
-  and become float32 after gathering.
+  `load(split)` returns (images [N, *image_shape] uint8 or float, labels int [N] or None); the
+  arrays become CPU tensors that the pipeline gathers from in the graph, then uint8 becomes
+  float32 / 255. No Python runs per batch: a `tf.numpy_function` would hold the GIL against the
+  training loop, and CPython terminates threads that take the GIL during interpreter shutdown,
+  so a pipeline still iterating then hangs the process at exit. Cost: the arrays' memory (cifar10
+  train 150 MB), and building a pipeline copies them once into its graph (~0.3 s for 150 MB).
   """
 
-  def __init__(self, info: DatasetInfo, *, seed: int, builder, split_sizes: Dict[str, int]):
+  def __init__(self, info: DatasetInfo, *, seed: int, split_sizes: Dict[str, int],
+               load: Callable[[str], Tuple[np.ndarray, Optional[np.ndarray]]]):
     super().__init__(info, seed=seed, split_sizes=split_sizes)
-    self._builder = builder
-    self._arrays: Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
+    self._load = load
+    self._tensors: Dict[str, Tuple[tf.Tensor, Optional[tf.Tensor]]] = {}
     self._lock = threading.Lock()
 
-  def _load(self, split: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  def _split_tensors(self, split: str) -> Tuple[tf.Tensor, Optional[tf.Tensor]]:
     with self._lock:
-      if split not in self._arrays:
-        ds = self._builder.as_dataset(split=split, shuffle_files=False,
-                                      read_config=_tfds_read_config())
-        chunks = list(ds.batch(8192).as_numpy_iterator())
-        images = np.concatenate([c["image"] for c in chunks])
-        if images.shape[1:] != self.info.image_shape:
-          raise ValueError(f"Dataset {self.info.name!r}: tfds images have shape "
-                           f"{images.shape[1:]}; expected {self.info.image_shape}.")
-        labels = None
-        if self.info.num_classes is not None:
-          labels = np.concatenate([c["label"] for c in chunks]).astype(np.int32)
-        self._arrays[split] = (images, labels)
-      return self._arrays[split]
+      if split not in self._tensors:
+        images, labels = self._load(split)
+        if images.shape != (self._split_size(split), *self.info.image_shape):
+          raise ValueError(f"Dataset {self.info.name!r}, split {split!r}: loaded images of "
+                           f"shape {images.shape}; expected "
+                           f"{(self._split_size(split), *self.info.image_shape)}.")
+        if (labels is None) != (self.info.num_classes is None):
+          raise ValueError(f"Dataset {self.info.name!r}: labels must be loaded exactly when "
+                           f"num_classes ({self.info.num_classes}) is set.")
+        with tf.device("/cpu:0"):
+          self._tensors[split] = (
+              tf.constant(images),
+              None if labels is None else tf.constant(labels.astype(np.int32)))
+      return self._tensors[split]
 
   def _batches(self, split, offsets, batch_size):
-    images, labels = self._load(split)
-    shape = self.info.image_shape
+    images, labels = self._split_tensors(split)
 
     def gather(offsets_batch):
+      batch = tf.gather(images, offsets_batch)
+      batch = _to_unit_float(batch) if batch.dtype == tf.uint8 else tf.cast(batch, tf.float32)
       if labels is None:
-        batch = tf.numpy_function(lambda o: images[o], [offsets_batch], tf.uint8,
-                                  stateful=False)
-        return {"images": _to_unit_float(tf.ensure_shape(batch, [None, *shape]))}
-      batch, batch_labels = tf.numpy_function(
-          lambda o: (images[o], labels[o]), [offsets_batch], [tf.uint8, tf.int32],
-          stateful=False)
-      return {"images": _to_unit_float(tf.ensure_shape(batch, [None, *shape])),
-              "labels": tf.ensure_shape(batch_labels, [None])}
+        return {"images": batch}
+      return {"images": batch, "labels": tf.gather(labels, offsets_batch)}
 
     return _parallel_map(offsets, gather)
 
 
-class GeneratedDataset(RandomAccessDataset):
+def _load_tfds_split(builder, split: str, with_labels: bool
+                     ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """A whole tfds split as numpy arrays, in tfds' stored order."""
+  ds = builder.as_dataset(split=split, shuffle_files=False, read_config=_tfds_read_config())
+  chunks = list(ds.batch(8192).as_numpy_iterator())
+  images = np.concatenate([c["image"] for c in chunks])
+  labels = np.concatenate([c["label"] for c in chunks]) if with_labels else None
+  return images, labels
+
+
+class GeneratedDataset(InMemoryDataset):
   """Procedural data (`synthetic_data`): example i of a split is `generate([split_start + i])`.
 
-  `generate` maps int64 indices [m] to float32 [m, *image_shape]; one call per batch.
+  `generate` maps int64 indices [m] to float32 [m, *image_shape] (example i depends only on i
+  and the dataset seed). A split is generated in chunks on first use (60k polygons: ~4 s) and
+  kept, in float16 when that is lossless (polygon grey levels are multiples of 1/64).
   """
 
   def __init__(self, info: DatasetInfo, *, seed: int, split_ranges: Dict[str, Tuple[int, int]],
                generate: Callable[[np.ndarray], np.ndarray]):
-    super().__init__(info, seed=seed,
+
+    def load(split):
+      start, size = split_ranges[split]
+      chunks = [generate(np.arange(start + i, start + min(i + 4096, size), dtype=np.int64))
+                for i in range(0, size, 4096)]
+      images = np.concatenate(chunks).astype(np.float32)
+      compact = images.astype(np.float16)
+      return (compact if np.array_equal(compact, images) else images), None
+
+    super().__init__(info, seed=seed, load=load,
                      split_sizes={name: size for name, (_, size) in split_ranges.items()})
-    self._starts = {name: start for name, (start, _) in split_ranges.items()}
-    self._generate = generate
-
-  def _batches(self, split, offsets, batch_size):
-    start, shape, generate = self._starts[split], self.info.image_shape, self._generate
-
-    def generate_batch(offsets_batch):
-      images = tf.numpy_function(lambda o: generate(o + start), [offsets_batch], tf.float32,
-                                 stateful=False)
-      return {"images": tf.ensure_shape(images, [None, *shape])}
-
-    return _parallel_map(offsets, generate_batch)
 
 
 def _crop_square_and_resize(image: tf.Tensor, resolution: int) -> tf.Tensor:
@@ -428,7 +442,9 @@ class ImageFolderDataset(RandomAccessDataset):
 
     def load(offset):
       # Decoding runs in Python (tf.py_function) only so that a corrupt file's error can name
-      # it; the decode kernel still runs in C++, and crop/resize stay in the graph.
+      # it; the decode kernel still runs in C++, and crop/resize stay in the graph. Cost: ~0.1
+      # ms of GIL per image, and an iterator must not outlive the interpreter (see
+      # `InMemoryDataset`): keep iterators in function scope, not in module globals.
       image = tf.py_function(self._decode, [tf.gather(files, offset)], tf.uint8)
       image = _crop_square_and_resize(tf.ensure_shape(image, [None, None, 3]), resolution)
       return _to_channels(image, channels) / 255.0
@@ -779,7 +795,7 @@ def _in_memory_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
   """Builder of a small labelled tfds dataset: train / test, eval on 10k test examples."""
 
   def build(*, seed: int, tfds_data_dir: Optional[str],
-            shuffle_window: Optional[int]) -> ArrayDataset:
+            shuffle_window: Optional[int]) -> InMemoryDataset:
     _no_shuffle_window(name, shuffle_window)
     builder = _tfds_builder(name, tfds_name, tfds_data_dir)
     sizes = {split: _tfds_split_size(name, tfds_name, builder, split, tfds_data_dir)
@@ -788,7 +804,8 @@ def _in_memory_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
                        train_split="train", eval_split="test",
                        eval_size=min(DEFAULT_EVAL_SIZE, sizes["test"]),
                        num_train_examples=sizes["train"])
-    return ArrayDataset(info, seed=seed, builder=builder, split_sizes=sizes)
+    return InMemoryDataset(info, seed=seed, split_sizes=sizes,
+                           load=lambda split: _load_tfds_split(builder, split, with_labels=True))
 
   return build
 

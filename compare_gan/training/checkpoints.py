@@ -7,7 +7,6 @@ disk, a copy gone wrong) is reported and the one before it is used; a run never 
 over when checkpoints exist but none can be read.
 """
 
-import glob
 import os
 import re
 from typing import Callable, List, Optional
@@ -31,7 +30,7 @@ class Checkpoints:
       raise ValueError(f"train.keep_checkpoint_max={max_to_keep} must be >= 1 (or None: all).")
     self.checkpoint, self.directory, self._log = checkpoint, directory, log
     state_file = os.path.join(directory, "checkpoint")
-    if os.path.exists(state_file):
+    if tf.io.gfile.exists(state_file):
       try:
         readable = tf.train.get_checkpoint_state(directory) is not None
         problem = "it does not parse"
@@ -40,7 +39,7 @@ class Checkpoints:
       if not readable:  # Damaged: list the checkpoint files instead (`candidates`).
         self._log(f"checkpoint state file {state_file} is unreadable ({problem}); moving it "
                   "to checkpoint.corrupt and looking for checkpoint files instead")
-        os.replace(state_file, state_file + ".corrupt")
+        tf.io.gfile.rename(state_file, state_file + ".corrupt", overwrite=True)
     self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
                                               checkpoint_name=_PREFIX)
 
@@ -48,8 +47,8 @@ class Checkpoints:
     """Checkpoint prefixes, newest first: the state file's list, then any other complete
     checkpoint files in the directory."""
     listed = list(self.manager.checkpoints)
-    found = [p[:-len(".index")] for p in glob.glob(os.path.join(self.directory,
-                                                                f"{_PREFIX}-*.index"))]
+    found = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(self.directory,
+                                                                       f"{_PREFIX}-*.index"))]
     paths = {os.path.normpath(p) for p in listed + found}
     return sorted(paths, key=_step_of, reverse=True)
 

@@ -96,7 +96,7 @@ def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQ
   except Diverged:
     raise
   except BaseException as e:
-    if not dry_run and os.path.isdir(model_dir):
+    if not dry_run and tf.io.gfile.isdir(model_dir):
       previous = run_dir.read_status(model_dir) or {}
       message = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
       run_dir.write_status(model_dir, "failed", previous.get("step", 0), training_steps, message)
@@ -123,7 +123,7 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
                      f"{', '.join(map(repr, PRECISIONS))}.")
   keras.mixed_precision.set_global_policy(mixed_precision or "float32")
   if not dry_run:
-    os.makedirs(model_dir, exist_ok=True)
+    tf.io.gfile.makedirs(model_dir)
 
   # ------------------------------------------------------------------------------------------
   # Strategy and data

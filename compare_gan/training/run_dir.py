@@ -7,7 +7,8 @@
   status.json           running | done | diverged | failed, with step and message
 
 Every file is written atomically (temporary file, then rename), so a killed process never
-leaves a half-written status or config.
+leaves a half-written status or config. Paths go through `tf.io.gfile`, so a run directory may
+live on a cloud file system (gs://...), as TPU runs need.
 """
 
 import datetime
@@ -15,6 +16,8 @@ import difflib
 import json
 import os
 from typing import Optional
+
+import tensorflow as tf
 
 STATES = ("running", "done", "diverged", "failed")
 CONFIG = "config.gin"
@@ -27,11 +30,9 @@ TENSORBOARD = "tb"
 def write_atomically(path: str, text: str) -> None:
   """Writes `text` to `path` through a temporary file and a rename."""
   tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
+  with tf.io.gfile.GFile(tmp, "w") as f:
     f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def write_status(model_dir: str, state: str, step: int, training_steps: int,
@@ -50,9 +51,9 @@ def write_status(model_dir: str, state: str, step: int, training_steps: int,
 def read_status(model_dir: str) -> Optional[dict]:
   """status.json as a dict, or None when the run has none yet."""
   path = os.path.join(model_dir, STATUS)
-  if not os.path.exists(path):
+  if not tf.io.gfile.exists(path):
     return None
-  with open(path, encoding="utf-8") as f:
+  with tf.io.gfile.GFile(path) as f:
     return json.load(f)
 
 
@@ -61,8 +62,8 @@ def write_config(model_dir: str, config_text: str) -> Optional[str]:
   config changed), keeps the old one as config.previous.gin and returns a unified diff."""
   path = os.path.join(model_dir, CONFIG)
   diff = None
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
       old = f.read()
     if old != config_text:
       diff = "".join(difflib.unified_diff(old.splitlines(True), config_text.splitlines(True),
