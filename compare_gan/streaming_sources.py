@@ -1,0 +1,234 @@
+"""Streaming input pipelines (tfds celeb_a / celeb_a_hq / lsun, TFRecord globs): records read
+in their stored order and shuffled within blocks, resumable from a position (see
+`compare_gan/input_sources.py` for the contract). TFDS access never downloads: a missing
+dataset is an error saying how to prepare it.
+"""
+
+import threading
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+
+from compare_gan.input_sources import (
+    Batch,
+    Dataset,
+    DatasetInfo,
+    Record,
+    crop_square_and_resize,
+    parallel_map,
+    positive_int,
+    import_tfds,
+    tfds_read_config,
+    to_channels)
+
+# =============================================================================================
+# Streaming sources: records in stored order, shuffled within blocks.
+# =============================================================================================
+
+
+class StreamingDataset(Dataset):
+  """Base of sources read sequentially (see the module docstring for the block shuffle).
+
+  Subclasses implement `splits`, `_split_size`, `_read_records(split, start)` (the split's
+  records from record `start` on, in stored order, as dicts of scalars, still encoded),
+  `_decode(record)` (one example, fixed shape) and optionally `_finish(batch)` (per batch).
+  """
+
+  def __init__(self, *, name: str, seed: int, shuffle_window: int):
+    super().__init__(name, seed)
+    self._window = positive_int("shuffle_window", shuffle_window)
+
+  def _read_records(self, split: str, start: int) -> tf.data.Dataset:
+    raise NotImplementedError
+
+  def _decode(self, record: Record) -> Batch:
+    raise NotImplementedError
+
+  def _finish(self, batch: Batch) -> Batch:
+    return batch
+
+  def global_records(self, split: str, *, seed: int, start_position: int) -> tf.data.Dataset:
+    """The global stream of still-encoded records of `split` from `start_position` on.
+
+    Epoch e, block j (records [j*W, min((j+1)*W, N)) of the stored order) comes out permuted by
+    `RandomIndexShuffle(seed=[seed, e, j])`. Memory: up to ~3 blocks of encoded records (the one
+    being emitted, one prefetched, one being filled).
+    """
+    n = self._split_size(split)
+    window = min(self._window, n)
+    blocks_per_epoch = -(-n // window)
+    epoch0, offset0 = divmod(start_position, n)
+    block0, skip0 = divmod(offset0, window)
+
+    def permute(epoch, block, records):
+      size = tf.shape(tf.nest.flatten(records)[0], out_type=tf.int64)[0]
+      seed3 = tf.stack([tf.constant(seed, tf.int64), epoch, block])
+      order = tf.raw_ops.RandomIndexShuffle(index=tf.range(size), seed=seed3,
+                                            max_index=size - 1, rounds=4)
+      return tf.nest.map_structure(lambda t: tf.gather(t, order), records)
+
+    # The rest of epoch0 from the start of position p's block; `skip0 < len(first)` always.
+    first = self._read_records(split, block0 * window).batch(window).enumerate(start=block0)
+    first = first.map(lambda j, records: permute(tf.constant(epoch0, tf.int64), j, records))
+    later = self._read_records(split, 0).batch(window).repeat().enumerate()
+    later = later.map(lambda c, records: permute(epoch0 + 1 + c // blocks_per_epoch,
+                                                 c % blocks_per_epoch, records))
+    return first.concatenate(later).prefetch(1).unbatch().skip(skip0)
+
+  def _train_batches(self, *, seed, first_batch, global_batch, begin, local_replicas,
+                     batch_size):
+    records = self.global_records(self.info.train_split, seed=seed,
+                                  start_position=first_batch * global_batch)
+    count = local_replicas * batch_size
+    if count != global_batch:  # Several pipelines: each reads everything, keeps its slice.
+      records = records.batch(global_batch, drop_remainder=True).map(
+          lambda r: tf.nest.map_structure(lambda t: t[begin:begin + count], r)).unbatch()
+    ds = parallel_map(records, self._decode).batch(batch_size, drop_remainder=True)
+    return parallel_map(ds, self._finish)
+
+  def _eval_batches(self, split, num_examples, batch_size):
+    ds = parallel_map(self._read_records(split, 0).take(num_examples), self._decode)
+    return parallel_map(ds.batch(batch_size), self._finish)
+
+
+def _decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
+  """PNG/JPEG/BMP/GIF bytes -> uint8 [H, W, 3] (grayscale expanded, alpha dropped)."""
+  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+  return tf.ensure_shape(image, [None, None, 3])
+
+
+def assert_image_size(image: tf.Tensor, height: int, width: int, what: str) -> tf.Tensor:
+  """`image` with a static [height, width, C] shape, or a clear error naming the dataset."""
+  check = tf.debugging.assert_equal(
+      tf.shape(image)[:2], tf.constant([height, width]),
+      message=f"{what}: decoded image has the wrong size; expected {height}x{width} (H x W)")
+  with tf.control_dependencies([check]):
+    image = tf.identity(image)
+  return tf.ensure_shape(image, [height, width, image.shape[-1]])
+
+
+class TfdsStreamingDataset(StreamingDataset):
+  """A tfds dataset too big for memory, read with `SkipDecoding` and decoded after shuffling.
+
+  Each split is a record range [lo, hi) of a tfds split; reading from `start` asks tfds for
+  `f"{tfds_split}[{lo + start}:{hi}]"`, which skips whole shards by their recorded lengths.
+  """
+
+  def __init__(self, info: DatasetInfo, *, seed: int, shuffle_window: int, builder,
+               ranges: Dict[str, Tuple[str, int, int]], decode: Callable[[tf.Tensor], tf.Tensor],
+               finish: Callable[[tf.Tensor], tf.Tensor]):
+    super().__init__(name=info.name, seed=seed, shuffle_window=shuffle_window)
+    self._info = info
+    self._builder = builder
+    self._ranges = ranges
+    self._decode_image = decode
+    self._finish_images = finish
+
+  @property
+  def splits(self):
+    return tuple(self._ranges)
+
+  def _split_size(self, split):
+    _, lo, hi = self._ranges[self._check_split(split)]
+    return hi - lo
+
+  def _read_records(self, split, start):
+    tfds = import_tfds()
+    tfds_split, lo, hi = self._ranges[split]
+    ds = self._builder.as_dataset(
+        split=f"{tfds_split}[{lo + start}:{hi}]", shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds_read_config())
+    return ds.map(lambda example: {"image": example["image"]})
+
+  def _decode(self, record):
+    return {"images": self._decode_image(_decode_rgb(record["image"]))}
+
+  def _finish(self, batch):
+    return {"images": self._finish_images(batch["images"])}
+
+
+class TFRecordFilesDataset(StreamingDataset):
+  """Encoded images in TFRecord files (see `tfrecord`), read in sorted file order.
+
+  Split sizes need one pass over the raw records of every file (no decoding), done once on first
+  use of `info` or of a pipeline; the per-file counts also let a resume skip whole files.
+  """
+
+  def __init__(self, *, name: str, seed: int, shuffle_window: int,
+               split_files: Dict[str, List[str]], image_key: str, label_key: Optional[str],
+               num_classes: Optional[int], resolution: int, channels: int,
+               crop_and_resize: bool, eval_size: int):
+    super().__init__(name=name, seed=seed, shuffle_window=shuffle_window)
+    self._split_files = split_files
+    self._image_key = image_key
+    self._label_key = label_key
+    self._num_classes = num_classes
+    self._resolution = resolution
+    self._channels = channels
+    self._crop_and_resize = crop_and_resize
+    self._eval_size = eval_size
+    self._counts: Dict[str, np.ndarray] = {}
+    self._lock = threading.Lock()
+
+  @property
+  def splits(self):
+    return tuple(self._split_files)
+
+  def _file_counts(self, split: str) -> np.ndarray:
+    with self._lock:
+      if split not in self._counts:
+        counts = np.array([int(tf.data.TFRecordDataset(f).reduce(
+            tf.constant(0, tf.int64), lambda n, _: n + 1)) for f in self._split_files[split]])
+        if counts.sum() == 0:
+          raise ValueError(f"{self._name}: the files of split {split!r} hold no records: "
+                           f"{self._split_files[split]}.")
+        self._counts[split] = counts
+      return self._counts[split]
+
+  def _split_size(self, split):
+    return int(self._file_counts(self._check_split(split)).sum())
+
+  def _make_info(self):
+    eval_split = "test" if "test" in self._split_files else "train"
+    return DatasetInfo(
+        name=self._name, image_shape=(self._resolution, self._resolution, self._channels),
+        num_classes=self._num_classes, train_split="train", eval_split=eval_split,
+        eval_size=min(self._eval_size, self._split_size(eval_split)),
+        num_train_examples=self._split_size("train"))
+
+  def _read_records(self, split, start):
+    files, counts = self._split_files[split], self._file_counts(split)
+    ends = np.cumsum(counts)
+    first_file = int(np.searchsorted(ends, start, side="right"))  # The file holding `start`.
+    skip = start - (int(ends[first_file - 1]) if first_file else 0)
+    features = {self._image_key: tf.io.FixedLenFeature([], tf.string)}
+    if self._label_key is not None:
+      features[self._label_key] = tf.io.FixedLenFeature([], tf.int64)
+
+    def parse(serialized):
+      example = tf.io.parse_single_example(serialized, features)
+      record = {"image": example[self._image_key]}
+      if self._label_key is not None:
+        record["label"] = example[self._label_key]
+      return record
+
+    return tf.data.TFRecordDataset(files[first_file:]).skip(skip).map(parse)
+
+  def _decode(self, record):
+    image = _decode_rgb(record["image"])
+    res = self._resolution
+    if self._crop_and_resize:
+      image = crop_square_and_resize(image, res)
+    else:
+      image = tf.cast(assert_image_size(image, res, res, self._name), tf.float32)
+    out = {"images": to_channels(image, self._channels) / 255.0}
+    if self._label_key is not None:
+      label = record["label"]
+      check = tf.debugging.assert_less(
+          tf.cast(label, tf.uint64), tf.constant(self._num_classes, tf.uint64),
+          message=f"{self._name}: label outside [0, num_classes={self._num_classes})")
+      with tf.control_dependencies([check]):
+        out["labels"] = tf.cast(label, tf.int32)
+    return out
