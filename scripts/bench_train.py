@@ -214,6 +214,22 @@ def build_model(arch, image_shape, precision, xla, width, disc_iters, seed=0, ex
 
 # --- analytic FLOPs -----------------------------------------------------------------------------
 
+
+def make_step(model, strategy, image_shape, batch):
+  """The traced training step and `disc_iters + 1` constant real batches for it."""
+  import numpy as np
+  import tensorflow as tf
+  rng = np.random.default_rng(0)
+  batches = [{"images": tf.constant(rng.uniform(size=(batch,) + image_shape), tf.float32)}
+             for _ in range(model.disc_iters + 1)]
+  seed = tf.constant([0, 0], tf.int64)
+
+  @tf.function
+  def step_fn(batches, step):
+    return strategy.run(model.train_step, args=(batches, step, seed, batch))
+
+  return step_fn, batches
+
 def _record_kernel_layers(module, inputs):
   """Runs `module(inputs)` eagerly (batch 1, inference mode: no state change) and returns, per
   kernel-layer call, (layer, forward MACs per example, input depends on a trainable variable,
@@ -486,7 +502,6 @@ def run_profile(args) -> dict:
   _quiet_tf()
   import glob
   import tempfile
-  import numpy as np
   import tensorflow as tf
   from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as profiler_plugin
   apply_patches(args.patch)
@@ -495,14 +510,7 @@ def run_profile(args) -> dict:
   model, strategy = build_model(args.arch, image_shape, args.precision, args.xla == "on",
                                 args.width, args.disc_iters)
   batch = args.batch_size
-  rng = np.random.default_rng(0)
-  batches = [{"images": tf.constant(rng.uniform(size=(batch,) + image_shape), tf.float32)}
-             for _ in range(model.disc_iters + 1)]
-  seed = tf.constant([0, 0], tf.int64)
-
-  @tf.function
-  def step_fn(batches, step):
-    return strategy.run(model.train_step, args=(batches, step, seed, batch))
+  step_fn, batches = make_step(model, strategy, image_shape, batch)
 
   concrete = step_fn.get_concrete_function(batches, tf.constant(0, tf.int64))
   from tensorflow.python.framework import ops as tf_ops
@@ -574,7 +582,6 @@ def run_profile(args) -> dict:
 
 def run_config(args) -> dict:
   _quiet_tf()
-  import numpy as np
   import tensorflow as tf
   image_shape = tuple(ARCHS[args.arch][0]) if args.image_size is None else (
       args.image_size, args.image_size, 3)
@@ -586,14 +593,7 @@ def run_config(args) -> dict:
                                 args.disc_iters)
   build_s = time.perf_counter() - t0
   batch = args.batch_size
-  rng = np.random.default_rng(0)
-  batches = [{"images": tf.constant(rng.uniform(size=(batch,) + image_shape), tf.float32)}
-             for _ in range(model.disc_iters + 1)]
-  seed = tf.constant([0, 0], tf.int64)
-
-  @tf.function
-  def step_fn(batches, step):
-    return strategy.run(model.train_step, args=(batches, step, seed, batch))
+  step_fn, batches = make_step(model, strategy, image_shape, batch)
 
   step0 = tf.constant(0, tf.int64)
   t0 = time.perf_counter()
