@@ -4,10 +4,19 @@
 Usage (from the repository root):
 
   .venv/bin/python scripts/bench_train.py                 # the full matrix (see below)
-  .venv/bin/python scripts/bench_train.py --quick         # tiny smoke run (~1 minute)
+  .venv/bin/python scripts/bench_train.py --quick         # tiny smoke run, XLA off (~2 min)
+  .venv/bin/python scripts/bench_train.py --quick --xla off on   # ... and XLA on (~9 min)
   .venv/bin/python scripts/bench_train.py --arch sndcgan --precision float32 --xla off
+  .venv/bin/python scripts/bench_train.py --arch resnet19 --budget_s 0   # all of resnet19
   .venv/bin/python scripts/bench_train.py --json out.json # also write the results as JSON
+  .venv/bin/python scripts/bench_train.py --onednn off    # TF_ENABLE_ONEDNN_OPTS=0 workers
+  .venv/bin/python scripts/bench_train.py --patch leaky_relu bias_add   # candidate changes
+  .venv/bin/python scripts/bench_train.py --profile --arch sndcgan --precision float32 \
+      --xla off --steps 2                                 # where the time goes, per op
   .venv/bin/python scripts/bench_train.py --check_convergence   # fp32 vs bf16 sanity run
+
+Results depend on the machine's load: every configuration reports how much CPU other
+processes used while it was timed ("others"); re-measure when that is not ~0.
 
 What is measured
 ----------------
@@ -247,6 +256,9 @@ def _record_kernel_layers(module, inputs):
       calls.append((self, x, out))
       return out
     cls.call = call
+  # With --patch unpool_conv, G's up-sampling convs bypass Conv2D.call: recorded as stride-2
+  # transposed convs of their (small) input.
+  _UP_CONV_HOOK[0] = lambda layer, x: calls.append((layer, x, "up_conv"))
   try:
     with tf.GradientTape(persistent=True) as tape:
       if isinstance(inputs, dict):
@@ -254,6 +266,7 @@ def _record_kernel_layers(module, inputs):
       else:
         module(inputs, training=False)
   finally:
+    _UP_CONV_HOOK[0] = None
     for cls, original in patched.items():
       cls.call = original
   records = []
@@ -261,6 +274,9 @@ def _record_kernel_layers(module, inputs):
   for layer, x, out in calls:
     kernel = tuple(int(d) for d in layer.kernel.shape)
     name = type(layer).__name__
+    if isinstance(out, str):  # an up-sampling conv done as a transposed conv (unpool_conv)
+      name = "Deconv2D"
+      kernel = (kernel[0], kernel[1], kernel[3], kernel[2])
     if name == "Conv2D":
       macs = int(out.shape[1]) * int(out.shape[2]) * kernel[0] * kernel[1] * kernel[2] * kernel[3]
     elif name == "Deconv2D":
@@ -422,23 +438,31 @@ def _patch_fused_bn():
   normalization.Standardize.call = call
 
 
+_UP_CONV_HOOK = [None]  # set by the analytic FLOP recorder while _patch_unpool_conv is on
+
+
 def _patch_unpool_conv():
   """resnet_ops.ResNetBlock (generator "up" blocks): conv3x3(unpool(x)) -> the equivalent
-  stride-2 transposed conv of x (kernel flipped and transposed, VALID, output cropped by one
-  pixel). Exact (up to summation order) and 4x fewer MACs for the two up-sampling convs."""
+  stride-2 transposed conv of x (kernel flipped in space and in/out swapped, explicit padding
+  (1, 0)). Exact up to summation order; 4x fewer MACs for the two up-sampling convs."""
   import tensorflow as tf
   from compare_gan.architectures import resnet_ops
 
   original = resnet_ops.ResNetBlock.call
 
   def up_conv(layer, x, training):
+    if not layer.built:  # the model's first (inference) call builds the layer as Keras does
+      layer(tf.zeros([1, 2 * x.shape[1], 2 * x.shape[2], x.shape[3]], x.dtype), training=False)
+    if _UP_CONV_HOOK[0] is not None:
+      _UP_CONV_HOOK[0](layer, x)
     kernel = layer._kernel(training)                       # [3, 3, in, out]
     kernel = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])  # [3, 3, out, in]
     b, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
-    out = tf.nn.conv2d_transpose(x, kernel, tf.stack([b, 2 * h + 1, 2 * w + 1,
-                                                      layer.filters]),
-                                 strides=[1, 2, 2, 1], padding="VALID")
-    return layer._add_bias(out[:, 1:, 1:, :])
+    # out[p] = sum_i,k x[i] W[k] over p = 2i + k - 1: the forward conv's padding is (1, 0).
+    out = tf.nn.conv2d_transpose(x, kernel, tf.stack([b, 2 * h, 2 * w, layer.filters]),
+                                 strides=[1, 2, 2, 1],
+                                 padding=[[0, 0], [1, 0], [1, 0], [0, 0]])
+    return layer._add_bias(out)
 
   def call(self, x, z=None, y=None, training=None):
     if not (self.is_gen_block and self.scale == "up"):
@@ -473,6 +497,9 @@ def apply_patches(names):
 
 def _op_category(op_type: str, name: str, matvec: bool) -> str:
   import re
+  for prefix in ("_MklNative", "_Mkl"):  # oneDNN rewrites, e.g. _MklNativeConv2D
+    if op_type.startswith(prefix):
+      op_type = op_type[len(prefix):]
   n = name.lower()
   if n.startswith("adam") or "/adam" in n or n.startswith("assign") or "optimizer" in n:
     return "optimizer (Adam) + state assigns"
@@ -718,7 +745,11 @@ def _worker(argv, timeout=None) -> dict:
   cmd = [sys.executable, os.path.abspath(__file__)] + argv
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if ONEDNN[0] != "default":
+  if ONEDNN[0] == "default":
+    # compare_gan turns oneDNN on unless the environment says otherwise (compare_gan/__init__);
+    # the peak worker does not import compare_gan, so it gets the same default here.
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+  else:
     env["TF_ENABLE_ONEDNN_OPTS"] = "1" if ONEDNN[0] == "on" else "0"
   try:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -851,7 +882,8 @@ def parse_args(argv=None):
   p.add_argument("--image_size", type=int, default=None,
                  help="override the architecture's image size (square, 3 channels)")
   p.add_argument("--quick", action="store_true",
-                 help="smoke run: width 0.125, batch 8, 2 timed steps, 32x32 for resnet19")
+                 help="smoke run: width 0.125, batch 8, 2 timed steps, 32x32 for resnet19, "
+                 "XLA off unless --xla is given")
   p.add_argument("--json", metavar="FILE", help="write all results as JSON to FILE")
   p.add_argument("--peak_sizes", type=int, nargs="+", default=[1024, 2048, 3072])
   p.add_argument("--peak_repeats", type=int, default=7)
@@ -871,9 +903,8 @@ def parse_args(argv=None):
   p.add_argument("--timeout", type=float, default=3600,
                  help="seconds before a configuration's subprocess is abandoned")
   p.add_argument("--onednn", choices=("default", "on", "off"), default="default",
-                 help="TF_ENABLE_ONEDNN_OPTS for the workers (default: inherit the "
-                 "environment; TensorFlow turns oneDNN on by default only on CPUs with "
-                 "AVX512-VNNI/BF16 or AMX)")
+                 help="TF_ENABLE_ONEDNN_OPTS for the workers (default: the environment's "
+                 "value, else on, as compare_gan does)")
   p.add_argument("--patch", nargs="+", default=[], choices=sorted(PATCHES),
                  help="apply candidate source changes as monkeypatches (see PATCHES)")
   p.add_argument("--profile", action="store_true",
@@ -948,7 +979,7 @@ def main(argv=None):
 
   archs = args.arch or list(ARCHS)
   precisions = args.precision or list(PRECISIONS)
-  xlas = args.xla or ["off", "on"]
+  xlas = args.xla or (["off"] if args.quick else ["off", "on"])
   width, batch = args.width, args.batch_size
   if args.quick:
     width, batch = 0.125, 8
@@ -968,13 +999,12 @@ def main(argv=None):
           f"{peaks['bfloat16']['tf_gflops']:.1f}, XLA {peaks['bfloat16']['xla_gflops']:.1f}); "
           f"oneDNN {peaks.get('onednn', '?')}", flush=True)
   flops = {}
-  if args.budget_s and not args.profile:
-    argv = ["--_worker", "flops", "--arch"] + archs + ["--width", str(width)] + common
-    if args.image_size:
+  # resnet19 at its quick 32x32 size gets its FLOP count from its own config worker.
+  flop_archs = [a for a in archs if not (args.quick and a == "resnet19")]
+  if args.budget_s and not args.profile and flop_archs:
+    argv = ["--_worker", "flops", "--arch"] + flop_archs + ["--width", str(width)] + common
+    if args.image_size and not args.quick:
       argv += ["--image_size", str(args.image_size)]
-    if args.quick:
-      argv = ["--_worker", "flops", "--arch"] + [a for a in archs if a != "resnet19"] + [
-          "--width", str(width)] + common
     flops = _worker(argv, timeout=args.timeout)
     if "error" in flops:
       print(flops["error"])
