@@ -23,6 +23,7 @@ setuptools.setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "scikit-optimize>=0.10",
+        "scikit-learn>=1.3",  # PRD clustering (MiniBatchKMeans).
         "pandas>=2.0",
         "absl-py>=1.4",
         "matplotlib>=3.7",

@@ -41,3 +41,24 @@ def test_example_config_parses_with_a_header_and_trains(path, tmp_path):
     with tfds.testing.mock_data(num_examples=200):
       result = loop.train(str(tmp_path / "run"), log=lambda m: None)
   assert result.state == "done" and result.step == 2
+
+
+EVAL_PRESETS = sorted(glob.glob(os.path.join(CONFIG_DIR, "eval", "*.gin")))
+
+
+def test_eval_presets_exist():
+  assert {os.path.basename(p) for p in EVAL_PRESETS} == {
+      "reference_protocol.gin", "common_protocol.gin", "weight_free.gin"}
+
+
+@pytest.mark.parametrize("path", EVAL_PRESETS, ids=lambda p: os.path.basename(p))
+def test_eval_preset_parses_over_a_run_config_and_builds_its_tasks(path):
+  from compare_gan.metrics import evaluate
+  from compare_gan.metrics import tasks
+  with open(path) as f:
+    assert f.read().startswith("#"), "each preset's header says what protocol it is"
+  cli.parse_gin([os.path.join(CONFIG_DIR, "examples", "triangles_sndcgan.gin"), path], [])
+  protocol = evaluate.evaluation_protocol()
+  assert protocol.metrics and all(isinstance(t, tasks.Task) for t in protocol.metrics)
+  for task in protocol.metrics:
+    assert task.value_names()

@@ -13,11 +13,11 @@ from typing import Callable, List, Optional
 
 import tensorflow as tf
 
-_PREFIX = "ckpt"
+PREFIX = "ckpt"
 
 
-def _step_of(path: str) -> int:
-  match = re.search(rf"{_PREFIX}-(\d+)$", path)
+def step_of(path: str) -> int:
+  match = re.search(rf"{PREFIX}-(\d+)$", path)
   return int(match.group(1)) if match else -1
 
 
@@ -41,16 +41,16 @@ class Checkpoints:
                   "to checkpoint.corrupt and looking for checkpoint files instead")
         tf.io.gfile.rename(state_file, state_file + ".corrupt", overwrite=True)
     self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
-                                              checkpoint_name=_PREFIX)
+                                              checkpoint_name=PREFIX)
 
   def candidates(self) -> List[str]:
     """Checkpoint prefixes, newest first: the state file's list, then any other complete
     checkpoint files in the directory."""
     listed = list(self.manager.checkpoints)
     found = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(self.directory,
-                                                                       f"{_PREFIX}-*.index"))]
+                                                                       f"{PREFIX}-*.index"))]
     paths = {os.path.normpath(p) for p in listed + found}
-    return sorted(paths, key=_step_of, reverse=True)
+    return sorted(paths, key=step_of, reverse=True)
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint; returns its path, or None when there is none.

@@ -70,19 +70,22 @@ def _format_duration(seconds: float) -> str:
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-@gin.configurable("train", denylist=["model_dir", "config_text", "dry_run", "log"])
+@gin.configurable("train", denylist=["model_dir", "config_text", "dry_run", "log",
+                                     "after_checkpoint"])
 def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQUIRED,
           save_checkpoints_steps: int = 5000, keep_checkpoint_max: Optional[int] = 10,
           seed: int = 0, strategy: str = "default", tpu: Optional[str] = None,
           jit_compile: bool = False, mixed_precision: Optional[str] = None,
           log_every_steps: int = 100, summary_every_steps: int = 250,
           image_summary_every_steps: int = 1000, config_text: Optional[str] = None,
-          dry_run: bool = False, log: Callable[[str], None] = print) -> RunResult:
+          dry_run: bool = False, log: Callable[[str], None] = print,
+          after_checkpoint: Optional[Callable[[int, str], None]] = None) -> RunResult:
   """Trains the configured GAN in `model_dir`, resuming it when it has checkpoints.
 
   The gin `train.*` settings are described in the module docstring. `config_text` (the parsed
   gin config) is written to config.gin. `dry_run` builds the data, model and checkpoint,
-  reports them and stops before the first step.
+  reports them and stops before the first step. `after_checkpoint(step, path)` is called
+  on the chief after every checkpoint is written (the `train_and_eval` schedule evaluates there).
 
   Any failure but divergence is recorded in status.json as `failed`, with its message, before
   it propagates.
@@ -107,7 +110,8 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
            save_checkpoints_steps: int, keep_checkpoint_max: Optional[int], seed: int,
            strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
            log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
-           config_text: Optional[str], dry_run: bool, log: Callable[[str], None]) -> RunResult:
+           config_text: Optional[str], dry_run: bool, log: Callable[[str], None],
+           after_checkpoint: Optional[Callable[[int, str], None]]) -> RunResult:
   # ------------------------------------------------------------------------------------------
   # Settings
   # ------------------------------------------------------------------------------------------
@@ -255,6 +259,8 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
         if chief:
           run_dir.write_status(model_dir, "running", current, training_steps,
                                checkpoint=path, **status_extra)
+          if after_checkpoint is not None:
+            after_checkpoint(current, path)
   except Diverged as e:
     log(f"ERROR: {e}; checkpoints up to step {current - 1} are intact")
     if chief:

@@ -1,0 +1,1 @@
+"""GAN evaluation metrics (FID, KID, IS, MS-SSIM, PRD, P&R, ...)."""

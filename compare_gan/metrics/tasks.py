@@ -1,0 +1,304 @@
+"""Metric tasks: what the evaluation loop computes, chosen by gin reference.
+
+A task names the features it needs and turns real and fake features into named values, one
+fake set at a time (the loop averages over `evaluation.num_averaging_runs` sets):
+
+  evaluation.metrics = [@fid_score(), @inception_score(), @kid_score()]
+  inception_score.splits = 10            # the common protocol; the reference uses 1
+  kid_score.estimator = 'subsets'        # torch-fidelity's subsets; default: TF-GAN's blocks
+  precision_recall.features = 'pixels'   # weight-free on small images
+
+Feature kinds:
+  inception  pool_3 [N, 2048] and logits [N, 1008] of the 2015-12-05 Inception network
+             (`metrics/inception.py`); needs its weights.
+  pixels     the images flattened (2-D points as they are); images above 32x32 are first
+             average-pooled to 32x32 so that 10k of them fit in memory. Weight-free.
+  images     the first fake images themselves (MS-SSIM; the real images are not used).
+
+Each value's name is its label in metrics.jsonl and scores.csv (reference labels where the
+reference had the metric: `fid_score`, `inception_score`, `kid_score`, `ms_ssim`); a weight-free
+variant on pixels carries a `_pixels` suffix, so values on different features never share a name.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional
+
+import gin
+import numpy as np
+
+FEATURE_KINDS = ("inception", "pixels", "images")
+PIXEL_RESOLUTION = 32  # Pixel features of larger images are average-pooled to this size.
+
+
+class Task:
+  """A metric: `features` it needs, `needs_real`, and `__call__(real, fake) -> {name: value}`."""
+  features: str = "inception"
+  needs_real: bool = True
+
+  def value_names(self) -> List[str]:
+    raise NotImplementedError
+
+  def __call__(self, real: Optional[Dict[str, np.ndarray]],
+               fake: Dict[str, np.ndarray]) -> Dict[str, float]:
+    raise NotImplementedError
+
+  def card(self) -> dict:
+    """The task's protocol settings (go into every value's protocol card)."""
+    settings = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+    return {"task": type(self).gin_name, "features": self.features, **settings}
+
+
+def _features_kind(task: str, features: str, allowed=("inception", "pixels")) -> str:
+  if features not in allowed:
+    raise ValueError(f"{task}.features={features!r}; valid: {', '.join(map(repr, allowed))}.")
+  return features
+
+
+def _suffix(features: str) -> str:
+  return "" if features == "inception" else f"_{features}"
+
+
+def _embedding(features: Dict[str, np.ndarray], kind: str) -> np.ndarray:
+  return features["pool_3"] if kind == "inception" else features["pixels"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Inception-feature metrics (the reference's)
+# ----------------------------------------------------------------------------------------------
+
+@gin.configurable("fid_score")
+@dataclasses.dataclass
+class FIDScore(Task):
+  """Frechet Inception distance (Heusel et al. 2017) on pool_3, float64, unbiased covariance."""
+  gin_name = "fid_score"
+
+  def value_names(self):
+    return ["fid_score"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import fid
+    return {"fid_score": fid.frechet_distance(real["pool_3"], fake["pool_3"])}
+
+
+@gin.configurable("inception_score")
+@dataclasses.dataclass
+class InceptionScore(Task):
+  """Inception score (Salimans et al. 2016) of the fake logits; `splits=1` is compare_gan's
+  protocol (TF-GAN's `classifier_score_from_logits` over all N), 10 the common one."""
+  splits: int = 1
+  gin_name = "inception_score"
+  needs_real = False
+
+  def value_names(self):
+    return ["inception_score"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import inception_score
+    mean, _ = inception_score.inception_score(fake["logits"], splits=self.splits)
+    return {"inception_score": mean}
+
+
+@gin.configurable("kid_score")
+@dataclasses.dataclass
+class KIDScore(Task):
+  """Kernel Inception distance (Binkowski et al. 2018), unbiased MMD^2 with the cubic
+  polynomial kernel; `estimator` 'blocks' (TF-GAN/compare_gan, blocks of <= max_block_size) or
+  'subsets' (torch-fidelity: num_subsets random subsets of subset_size)."""
+  estimator: str = "blocks"
+  max_block_size: int = 1024
+  num_subsets: int = 100
+  subset_size: int = 1000
+  gin_name = "kid_score"
+
+  def value_names(self):
+    return ["kid_score"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import kid
+    mean, _ = kid.kernel_distance(real["pool_3"], fake["pool_3"], estimator=self.estimator,
+                                  max_block_size=self.max_block_size,
+                                  num_subsets=self.num_subsets, subset_size=self.subset_size)
+    return {"kid_score": mean}
+
+
+# ----------------------------------------------------------------------------------------------
+# Diversity and precision/recall metrics (Inception features or pixels)
+# ----------------------------------------------------------------------------------------------
+
+@gin.configurable("ms_ssim")
+@dataclasses.dataclass
+class MultiscaleSSIM(Task):
+  """Mean MS-SSIM over all ordered pairs of distinct fake images in `num_batches` batches of
+  `batch_size` (Fedus, Rosca et al. 2017; compare_gan's diversity score): lower = more diverse.
+  Images only (not 2-D points)."""
+  batch_size: int = 64
+  num_batches: int = 5
+  gin_name = "ms_ssim"
+  features = "images"
+  needs_real = False
+
+  @property
+  def num_images(self) -> int:
+    return self.batch_size * self.num_batches
+
+  def value_names(self):
+    return ["ms_ssim"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import ms_ssim
+    images = fake["images"]
+    # Batches are drawn without replacement within a batch: fewer images than one batch would
+    # change the protocol, so that is an error rather than a silently smaller batch.
+    if len(images) < self.batch_size:
+      raise ValueError(f"ms_ssim.batch_size={self.batch_size} is larger than the "
+                       f"{len(images)} fake images evaluated.")
+    return {"ms_ssim": ms_ssim.ms_ssim_score(images, batch_size=self.batch_size,
+                                             num_batches=self.num_batches, seed=0)}
+
+
+@gin.configurable("prd_score")
+@dataclasses.dataclass
+class PRDScore(Task):
+  """Precision and recall for distributions (Sajjadi et al. 2018): max F_8 (recall) and
+  F_1/8 (precision) of the PRD curve, k-means with `num_clusters` over `num_runs` runs."""
+  features: str = "inception"
+  num_clusters: int = 20
+  num_angles: int = 1001
+  num_runs: int = 10
+  gin_name = "prd_score"
+
+  def __post_init__(self):
+    _features_kind("prd_score", self.features)
+
+  def value_names(self):
+    s = _suffix(self.features)
+    return [f"prd_f8{s}", f"prd_f1_8{s}"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import prd
+    precision, recall = prd.compute_prd_from_embedding(
+        _embedding(fake, self.features), _embedding(real, self.features),
+        num_clusters=self.num_clusters, num_angles=self.num_angles, num_runs=self.num_runs)
+    f8, f1_8 = prd.prd_to_max_f_beta_pair(precision, recall, beta=8)
+    names = self.value_names()
+    return {names[0]: f8, names[1]: f1_8}
+
+
+@gin.configurable("precision_recall")
+@dataclasses.dataclass
+class PrecisionRecall(Task):
+  """Improved precision and recall (Kynkaanniemi et al. 2019), k-NN balls with k = `k`."""
+  features: str = "inception"
+  k: int = 3
+  gin_name = "precision_recall"
+
+  def __post_init__(self):
+    _features_kind("precision_recall", self.features)
+
+  def value_names(self):
+    s = _suffix(self.features)
+    return [f"precision{s}", f"recall{s}"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import precision_recall
+    p, r = precision_recall.improved_precision_recall(
+        _embedding(real, self.features), _embedding(fake, self.features), k=self.k)
+    names = self.value_names()
+    return {names[0]: p, names[1]: r}
+
+
+@gin.configurable("density_coverage")
+@dataclasses.dataclass
+class DensityCoverage(Task):
+  """Density and coverage (Naeem et al. 2020), real k-NN balls with k = `k`."""
+  features: str = "inception"
+  k: int = 5
+  gin_name = "density_coverage"
+
+  def __post_init__(self):
+    _features_kind("density_coverage", self.features)
+
+  def value_names(self):
+    s = _suffix(self.features)
+    return [f"density{s}", f"coverage{s}"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import precision_recall
+    d, c = precision_recall.density_coverage(
+        _embedding(real, self.features), _embedding(fake, self.features), k=self.k)
+    names = self.value_names()
+    return {names[0]: d, names[1]: c}
+
+
+# ----------------------------------------------------------------------------------------------
+# Weight-free metrics for the built-in data
+# ----------------------------------------------------------------------------------------------
+
+@gin.configurable("sliced_wasserstein")
+@dataclasses.dataclass
+class SlicedWasserstein(Task):
+  """Sliced Wasserstein distance between real and fake pixels (or 2-D points), averaged over
+  `num_projections` seeded random directions."""
+  num_projections: int = 256
+  gin_name = "sliced_wasserstein"
+  features = "pixels"
+
+  def value_names(self):
+    return ["swd_pixels"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import sliced_wasserstein
+    return {"swd_pixels": sliced_wasserstein.sliced_wasserstein_distance(
+        real["pixels"], fake["pixels"], num_projections=self.num_projections, seed=0)}
+
+
+@gin.configurable("mode_metrics")
+@dataclasses.dataclass
+class ModeMetrics(Task):
+  """Exact mode statistics of the 2-D Gaussian mixtures (ring8, grid25): the rate of
+  high-quality samples (closer than `num_std` standard deviations to a mode), the modes with at
+  least one (VEEGAN, PacGAN), and the KL divergence of their mode histogram from uniform
+  (`reverse_kl`, nats; undefined, recorded as null, when no sample is high quality)."""
+  num_std: float = 3.0
+  gin_name = "mode_metrics"
+  features = "pixels"
+  needs_real = False
+  mixture: Optional[str] = dataclasses.field(default=None, repr=False)  # set by the loop
+
+  def value_names(self):
+    return ["modes_covered", "high_quality_rate", "reverse_kl"]
+
+  def __call__(self, real, fake):
+    from compare_gan.metrics import mixtures
+    if self.mixture is None:
+      raise ValueError("mode_metrics applies to the 2-D mixture datasets (ring8, grid25) only.")
+    out = mixtures.mode_metrics(fake["pixels"], self.mixture, num_std=self.num_std)
+    return {name: float(out[name]) for name in self.value_names()}
+
+  def card(self):
+    card = super().card()
+    card.pop("mixture", None)
+    return card
+
+
+TASKS = {cls.gin_name: cls for cls in (FIDScore, InceptionScore, KIDScore, MultiscaleSSIM,
+                                       PRDScore, PrecisionRecall, DensityCoverage,
+                                       SlicedWasserstein, ModeMetrics)}
+
+
+def default_tasks(dataset_name: str, image_shape, inception_available: bool) -> List[Task]:
+  """The metrics `compare_gan eval` computes when `evaluation.metrics` is not set.
+
+  2-D mixtures: mode metrics, SWD and pixel precision/recall. Images: FID, IS and KID when the
+  Inception weights are available (the reference's IS + FID, plus KID from the same features),
+  then, weight-free and always, MS-SSIM, SWD and precision/recall on pixels.
+  """
+  if len(image_shape) == 1:
+    modes = ModeMetrics()
+    modes.mixture = dataset_name
+    return [modes, SlicedWasserstein(), PrecisionRecall(features="pixels")]
+  tasks: List[Task] = []
+  if inception_available:
+    tasks += [FIDScore(), InceptionScore(), KIDScore()]
+  tasks += [MultiscaleSSIM(), SlicedWasserstein(), PrecisionRecall(features="pixels")]
+  return tasks
