@@ -181,3 +181,17 @@ def test_constant_feature_stays_finite():
   expected = np.linalg.svd(z1.T @ z2, compute_uv=False).sum()
   assert fid.trace_sqrt_product(c1, c2) == pytest.approx(expected, rel=1e-12)
   assert np.isfinite(fid.frechet_distance(x, y))
+
+
+def test_few_samples_path_equals_the_covariance_path():
+  # n <= d takes the O(n^2 d) data-factor path; it must equal the statistics path.
+  rng = np.random.default_rng(7)
+  real = rng.normal(size=(30, 64)).astype(np.float32)
+  fake = (1.5 * rng.normal(size=(45, 64)) + 0.3).astype(np.float32)
+  mu_r, cov_r = fid.feature_statistics(real)
+  mu_g, cov_g = fid.feature_statistics(fake)
+  expected = fid.frechet_distance_from_statistics(mu_r, cov_r, mu_g, cov_g)
+  assert fid.frechet_distance(real, fake) == pytest.approx(expected, rel=1e-10)
+  assert fid.frechet_distance(real, real) == pytest.approx(0.0, abs=1e-9)
+  with pytest.raises(ValueError, match="NaN"):
+    fid.frechet_distance(np.full((3, 64), np.nan), fake)
