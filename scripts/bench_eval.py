@@ -4,14 +4,16 @@
 Usage (from the repository root):
 
   .venv/bin/python scripts/bench_eval.py                       # 10k x 2048, one timed repeat
-  .venv/bin/python scripts/bench_eval.py --repeats 3 --json out.json
+  .venv/bin/python scripts/bench_eval.py --threads 1 --repeats 3 --json out.json   # ~4 min
   .venv/bin/python scripts/bench_eval.py --n 2000 --d 256      # a quick smoke run
+  .venv/bin/python scripts/bench_eval.py --inception_weights PB # also time the real network
 
 What is measured
 ----------------
 Features: synthetic stand-ins for Inception pool_3 (float32 [n, d]): z ~ N(0, I) mixed by a
-seeded random [d, d] matrix whose columns decay as (1 + j)^-1/2, so the covariance is full rank
-with a spread-out spectrum (condition number ~1e4 at d = 2048), plus a positive offset. The
+seeded random [d, d] Gaussian matrix whose columns decay as (1 + j)^-1/2, so the covariance is
+full rank but ill-conditioned (eigenvalues from 4e-10 to 1 at d = 2048: a hard case for the
+square-root methods), plus a positive offset. The
 "fake" set uses a perturbed mixing matrix and a shifted mean. Only the maths after feature
 extraction is timed.
 
@@ -30,7 +32,8 @@ KID (`compare_gan.metrics.kid.kernel_distance`): the "blocks" estimator (TF-GAN 
 max_block_size 1024) and the "subsets" estimator (torch-fidelity: 100 subsets x 1000).
 
 Every timing is the median of --repeats runs (all runs are in the JSON). The machine's load
-average is printed before and after: figures taken while other jobs run are slower.
+average is printed before and after: figures taken while other jobs run are slower, and with
+multi-threaded BLAS on oversubscribed cores erratic (use --threads 1 on a shared machine).
 """
 
 import argparse
@@ -40,7 +43,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import scipy
@@ -70,6 +73,13 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--skip_reference", action="store_true",
                       help="skip the exact QR-based Tr sqrt reference (~5-30 s at 10k x 2048)")
   parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+  parser.add_argument("--skip_extraction", action="store_true",
+                      help="leave out the feature-extraction images/s section")
+  parser.add_argument("--extract_images", type=int, default=512,
+                      help="images pushed through the extractor")
+  parser.add_argument("--extract_size", type=int, default=32, help="their height and width")
+  parser.add_argument("--inception_weights", default=None,
+                      help="real Inception weights to time as well (else the env var / cache)")
   args = parser.parse_args(argv)
   if args.n < 2 or args.d < 1 or args.repeats < 1:
     parser.error(f"need --n >= 2, --d >= 1, --repeats >= 1; got --n {args.n} --d {args.d} "
@@ -184,9 +194,12 @@ def bench_fid(args: argparse.Namespace, real: np.ndarray, fake: np.ndarray) -> D
         f"|diff| {out['abs_diff']:.3g} (relative {out['rel_diff']:.3g})")
   print(f"statistics: max |cov_ours - np.cov| = {stats_gap:.3g}")
   errors = out["trace_sqrt_rel_error_vs_qr_reference"]
-  print(f"Tr sqrt(S_r S_g) relative error vs the QR reference ({trace_ref:.15g}, {t_ref:.1f} s): "
-        f"ours {errors['ours']:.2g}, sqrtm {errors['sqrtm']:.2g}, TF-GAN eigen method "
-        f"{errors['tfgan_eigh']:.2g} ({t_eigh:.3f} s)")
+  if args.skip_reference:
+    print(f"Tr sqrt(S_r S_g): QR reference skipped; TF-GAN eigen method took {t_eigh:.3f} s")
+  else:
+    print(f"Tr sqrt(S_r S_g) relative error vs the QR reference ({trace_ref:.15g}, {t_ref:.1f} "
+          f"s): ours {errors['ours']:.2g}, sqrtm {errors['sqrtm']:.2g}, TF-GAN eigen method "
+          f"{errors['tfgan_eigh']:.2g} ({t_eigh:.3f} s)")
   return out
 
 
@@ -217,49 +230,82 @@ def bench_kid(args: argparse.Namespace, real: np.ndarray, fake: np.ndarray) -> D
 
 
 # ---------------------------------------------------------------------------------------------
-# Feature extraction (images/s) goes here as `bench_extraction(args)`, called from main().
+# Feature extraction (images/s).
 # ---------------------------------------------------------------------------------------------
+
+def bench_extraction(args: argparse.Namespace) -> Dict[str, Any]:
+  """Images/s through `features.extract_features` with the Inception preprocessing (x255, TF1
+  resize to 299, (x-128)/128): on the tiny fake graph of the tests (so the figure is the
+  preprocessing and pipeline cost) and, when weights are found (`--inception_weights`,
+  $COMPARE_GAN_INCEPTION_WEIGHTS or the cache; never downloaded here), on the real network."""
+  import tempfile  # pylint: disable=import-outside-toplevel
+  from compare_gan.metrics import features, inception, testing  # pylint: disable=import-outside-toplevel
+  images = np.random.default_rng(args.seed).uniform(
+      size=(args.extract_images, args.extract_size, args.extract_size, 3)).astype(np.float32)
+  out: Dict[str, Any] = {"images": args.extract_images, "size": args.extract_size,
+                         "batch_size": 64}
+  with tempfile.TemporaryDirectory() as tmp:
+    sources = {"fake_graph": testing.write_fake_inception_graph(
+        os.path.join(tmp, "fake.pb"), "frozen_pb")}
+    try:
+      sources["real_graph"] = inception.find_inception_weights(args.inception_weights,
+                                                               download=False)
+    except inception.InceptionWeightsNotFound:
+      print("extraction: no real Inception weights found; the fake graph only")
+    for name, path in sources.items():
+      extractor = inception.load_inception(path, download=False, batch_size=64)
+      extractor(images[:64])  # trace and warm up
+      start = time.perf_counter()
+      feats = features.extract_features(extractor, images, batch_size=64)
+      seconds = time.perf_counter() - start
+      assert feats["pool_3"].shape == (len(images), 2048)
+      out[name] = {"seconds": seconds, "images_per_s": len(images) / seconds,
+                   "card": extractor.card()}
+      print(f"extraction ({name}): {len(images)} images {args.extract_size}x"
+            f"{args.extract_size}x3 in {seconds:.2f} s = {len(images) / seconds:.1f} images/s")
+  return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Main.
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def blas_threads(threads: Optional[int]) -> Iterator[Optional[List[Dict[str, Any]]]]:
+  """Limits BLAS to `threads` (None: unchanged) inside the block; yields the libraries' info."""
+  if threads is None:
+    yield None
+    return
+  try:
+    import threadpoolctl  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise SystemExit("--threads needs the threadpoolctl package (pip install threadpoolctl)") from e
+  with threadpoolctl.threadpool_limits(limits=threads):
+    yield [{k: info[k] for k in ("internal_api", "num_threads", "version")}
+           for info in threadpoolctl.threadpool_info()]
+
+
 def main(argv=None) -> Dict[str, Any]:
   args = parse_args(argv)
-  with contextlib.ExitStack() as stack:
-    blas = None
-    if args.threads is not None:
-      try:
-        import threadpoolctl  # pylint: disable=import-outside-toplevel
-      except ImportError as e:
-        raise SystemExit("--threads needs the threadpoolctl package (pip install "
-                         "threadpoolctl)") from e
-      stack.enter_context(threadpoolctl.threadpool_limits(limits=args.threads))
-      blas = [{k: info[k] for k in ("internal_api", "num_threads", "version")}
-              for info in threadpoolctl.threadpool_info()]
-    return _run(args, blas)
+  with blas_threads(args.threads) as blas:
+    results: Dict[str, Any] = {
+        "config": vars(args),
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "scipy": scipy.__version__, "blas": blas,
+                    "loadavg_before": list(os.getloadavg())},
+    }
+    threads = "as configured" if args.threads is None else args.threads
+    print(f"bench_eval: n={args.n} d={args.d} repeats={args.repeats} seed={args.seed}, BLAS "
+          f"threads {threads}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+          f"numpy {np.__version__}, scipy {scipy.__version__}")
+    start = time.perf_counter()
+    real, fake = make_features(args.n, args.d, args.seed)
+    print(f"synthetic features generated in {time.perf_counter() - start:.2f} s")
 
-
-def _run(args: argparse.Namespace, blas) -> Dict[str, Any]:
-  """Every section in turn; returns (and optionally writes) the results."""
-  results: Dict[str, Any] = {
-      "config": vars(args),
-      "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                  "numpy": np.__version__, "scipy": scipy.__version__,
-                  "blas": blas, "loadavg_before": list(os.getloadavg())},
-  }
-  threads = "as configured" if args.threads is None else args.threads
-  print(f"bench_eval: n={args.n} d={args.d} repeats={args.repeats} seed={args.seed} "
-        f"BLAS threads {threads}; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; numpy {np.__version__}, "
-        f"scipy {scipy.__version__}")
-  start = time.perf_counter()
-  real, fake = make_features(args.n, args.d, args.seed)
-  print(f"synthetic features generated in {time.perf_counter() - start:.2f} s")
-
-  results["fid"] = bench_fid(args, real, fake)
-  results["kid"] = bench_kid(args, real, fake)
+    results["fid"] = bench_fid(args, real, fake)
+    results["kid"] = bench_kid(args, real, fake)
+    if not args.skip_extraction:
+      results["extraction"] = bench_extraction(args)
 
   results["machine"]["loadavg_after"] = list(os.getloadavg())
   print(f"\nload average after: {os.getloadavg()[0]:.2f}")
