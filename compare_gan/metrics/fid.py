@@ -62,6 +62,15 @@ def feature_statistics(features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 def _statistics(features: np.ndarray, name: str) -> Tuple[np.ndarray, np.ndarray]:
   """`feature_statistics` with `name` in its error messages."""
+  features = _check_features(features, name)
+  n, d = features.shape
+  # Accumulate the mean in float64 whatever the input dtype (float32 sums of 50k rows lose digits).
+  mu = features.mean(axis=0, dtype=np.float64)
+  return mu, _covariance(features, mu, n, d)
+
+
+def _check_features(features: np.ndarray, name: str) -> np.ndarray:
+  """`features` as an array, validated: 2-D, n >= 2, real, finite."""
   features = np.asarray(features)
   if features.ndim != 2:
     raise ValueError(f"{name} must be a 2-D [n, d] array; got shape {features.shape}.")
@@ -72,8 +81,10 @@ def _statistics(features: np.ndarray, name: str) -> Tuple[np.ndarray, np.ndarray
   if not np.issubdtype(features.dtype, np.number) or np.iscomplexobj(features):
     raise ValueError(f"{name} must be real numbers; got dtype {features.dtype}.")
   _check_finite(name, features)
-  # Accumulate the mean in float64 whatever the input dtype (float32 sums of 50k rows lose digits).
-  mu = features.mean(axis=0, dtype=np.float64)
+  return features
+
+
+def _covariance(features: np.ndarray, mu: np.ndarray, n: int, d: int) -> np.ndarray:
   cov = None
   chunk_rows = max(256, _CHUNK_BYTES // (8 * max(d, 1)))
   for start in range(0, n, chunk_rows):
@@ -86,7 +97,7 @@ def _statistics(features: np.ndarray, name: str) -> Tuple[np.ndarray, np.ndarray
     else:
       cov += chunk.T @ chunk
   cov /= n - 1
-  return mu, cov
+  return cov
 
 
 def _check_statistics(mu: np.ndarray, cov: np.ndarray, which: str) -> Tuple[np.ndarray,
@@ -286,13 +297,7 @@ def _frechet_distance_few_samples(real_features: np.ndarray, fake_features: np.n
   """
   centred = []
   for name, x in (("real_features", real_features), ("fake_features", fake_features)):
-    x = np.asarray(x)
-    if len(x) < 2:
-      raise ValueError(f"{name} need at least 2 rows (n) for an unbiased covariance; got "
-                       f"shape {x.shape}.")
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-      raise ValueError(f"{name} must be real numbers; got dtype {x.dtype}.")
-    _check_finite(name, x)
+    x = _check_features(x, name)
     mu = x.mean(axis=0, dtype=np.float64)
     centred.append((mu, (x.astype(np.float64) - mu) / np.sqrt(len(x) - 1)))
   (mu_r, x_r), (mu_g, x_g) = centred
