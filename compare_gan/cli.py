@@ -1,8 +1,12 @@
 """`compare_gan <command>`: the command-line entry point.
 
 Commands (DESIGN section 3): `train` (the reference main.py flags, with its `--schedule`),
-`eval` (score a run's checkpoints) and `components` (every gin name a config can use); sweep,
-report, export and sample are added as their subsystems land.
+`eval` (score a run's checkpoints, or any TF Hub generator with `--module`), `export` (a
+checkpoint's generator as a TF Hub SavedModel), `sample` (PNG grids, single images and latent
+interpolations from a module), `sweep` (a study's trials, proposed by grid, random or GP
+search, run by local or Dask workers, recorded in study.db; compare_gan/sweep/command.py),
+`report` (a sweep's tables and plots; compare_gan/report/command.py) and `components` (every
+gin name a config can use).
 
 Exit status: 0 success, 1 a run failed (or a checkpoint could not be evaluated), 2 bad command
 line or config (unknown gin name, missing file, invalid value), 3 the run diverged (NaN/Inf
@@ -47,6 +51,11 @@ def parse_gin(config_files: List[str], bindings: List[str]) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+  if args.export_evaluated and args.schedule == "train":
+    print("compare_gan train: --export_evaluated exports the checkpoints a schedule evaluates; "
+          "use --schedule eval_after_train, train_and_eval or continuous_eval.",
+          file=sys.stderr)
+    return EXIT_USAGE
   bindings = list(args.gin_bindings)
   if args.strategy is not None:
     bindings.append(f"train.strategy = {args.strategy!r}")
@@ -71,7 +80,8 @@ def _train(args: argparse.Namespace) -> int:
       loop.train(args.model_dir, config_text=config_text, dry_run=True)
       return 0
     failures = schedules.run_schedule(args.schedule, args.model_dir, config_text=config_text,
-                                      eval_every_steps=args.eval_every_steps)
+                                      eval_every_steps=args.eval_every_steps,
+                                      export_evaluated=args.export_evaluated)
   except loop.Diverged as e:
     print(f"compare_gan train: {e}", file=sys.stderr)
     return loop.EXIT_DIVERGED
@@ -84,18 +94,22 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
   import os
+  if args.module is not None:
+    return _eval_module(args)
+  module_only = [f"--{f}" for f in ("dataset", "z_distribution", "num_classes", "out")
+                 if getattr(args, f) is not None]
+  if module_only:
+    print(f"compare_gan eval: {', '.join(module_only)} apply to --module; a run directory "
+          "brings its own dataset and model.", file=sys.stderr)
+    return EXIT_USAGE
   config = os.path.join(args.model_dir, "config.gin")
   if not os.path.isfile(config):
     print(f"compare_gan eval: {config} does not exist; --model_dir must be a run directory "
           "written by `compare_gan train`.", file=sys.stderr)
     return EXIT_USAGE
-  bindings = list(args.gin_bindings)
-  for flag, binding in [("num_averaging_runs", "evaluation.num_averaging_runs"),
-                        ("num_fake", "evaluation.num_fake"),
-                        ("inception_weights", "inception.weights")]:
-    value = getattr(args, flag)
-    if value is not None:
-      bindings.append(f"{binding} = {value!r}")
+  bindings = _protocol_bindings(args)
+  if args.tfds_data_dir is not None:
+    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
   try:
     parse_gin([config] + args.gin_config, bindings)
   except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
@@ -116,6 +130,121 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"compare_gan eval: {type(e).__name__}: {e}", file=sys.stderr)
     return EXIT_FAILED
   return EXIT_FAILED if failures else 0
+
+
+def _protocol_bindings(args: argparse.Namespace) -> List[str]:
+  bindings = list(args.gin_bindings)
+  for flag, binding in [("num_averaging_runs", "evaluation.num_averaging_runs"),
+                        ("num_fake", "evaluation.num_fake"),
+                        ("inception_weights", "inception.weights")]:
+    value = getattr(args, flag)
+    if value is not None:
+      bindings.append(f"{binding} = {value!r}")
+  return bindings
+
+
+def _eval_module(args: argparse.Namespace) -> int:
+  """`eval --module PATH --dataset NAME`: scores a module; results go to --out (JSON)."""
+  run_only = [f for f, set_ in [("--step", args.step is not None), ("--all", args.all),
+                                ("--continuous", args.continuous), ("--force", args.force),
+                                ("--eval_every_steps", args.eval_every_steps is not None)]
+              if set_]
+  if run_only:
+    print(f"compare_gan eval: {', '.join(run_only)} select checkpoints of a --model_dir; a "
+          "--module is one generator.", file=sys.stderr)
+    return EXIT_USAGE
+  if args.dataset is None:
+    print("compare_gan eval: --module needs --dataset NAME, the real data to compare with "
+          "(e.g. cifar10, triangles).", file=sys.stderr)
+    return EXIT_USAGE
+  bindings = [f"dataset.name = {args.dataset!r}"] + _protocol_bindings(args)
+  if args.tfds_data_dir is not None:
+    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
+  try:
+    parse_gin(args.gin_config, bindings)
+  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
+    print(f"compare_gan eval: config error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  import json
+  from compare_gan import export
+  from compare_gan.metrics import evaluate
+  from compare_gan.training import run_dir
+  try:
+    module = export.load_module(args.module, z_distribution=args.z_distribution,
+                                num_classes=args.num_classes)
+    evaluator = evaluate.Evaluator(None, source=module.as_source())
+    records = evaluator.score((module.metadata or {}).get("step"), module=args.module)
+  except (ValueError, OSError) as e:
+    print(f"compare_gan eval: {type(e).__name__}: {e}", file=sys.stderr)
+    return EXIT_FAILED
+  if args.out:
+    import os
+    parent = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(parent, exist_ok=True)
+    result = dict(module=export.module_summary(module), dataset=args.dataset, records=records)
+    run_dir.write_atomically(args.out, json.dumps(result, indent=2, sort_keys=True,
+                                                  allow_nan=False) + "\n")
+    print(f"wrote {len(records)} results to {args.out}")
+  return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+  import os
+  config = os.path.join(args.model_dir, "config.gin")
+  if not os.path.isfile(config):
+    print(f"compare_gan export: {config} does not exist; --model_dir must be a run directory "
+          "written by `compare_gan train`.", file=sys.stderr)
+    return EXIT_USAGE
+  from compare_gan import export
+  try:
+    export.check_export_dir(args.export_dir, args.overwrite)
+  except FileExistsError as e:
+    print(f"compare_gan export: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  bindings = list(args.gin_bindings)
+  if args.tfds_data_dir is not None:
+    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
+  try:
+    parse_gin([config] + args.gin_config, bindings)
+  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
+    print(f"compare_gan export: config error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  try:
+    export.export_run(args.model_dir, args.export_dir, step=args.step,
+                      use_ema=False if args.no_ema else None, overwrite=args.overwrite,
+                      include_discriminator=not args.no_discriminator)
+  except (ValueError, OSError) as e:
+    print(f"compare_gan export: {type(e).__name__}: {e}", file=sys.stderr)
+    return EXIT_FAILED
+  return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+  if not args.out and not args.out_dir:
+    print("compare_gan sample: give --out GRID.png and/or --out_dir DIR.", file=sys.stderr)
+    return EXIT_USAGE
+  from compare_gan import export
+  from compare_gan import sampling
+  num = args.num if args.num is not None else (8 if args.interpolate else 64)
+  try:
+    module = export.load_module(args.module, z_distribution=args.z_distribution,
+                                num_classes=args.num_classes)
+    sampling.sample_to_files(module, num=num, seed=args.seed, out=args.out,
+                             out_dir=args.out_dir, labels=args.labels,
+                             interpolate=args.interpolate, steps=args.steps,
+                             columns=args.columns)
+  except (ValueError, OSError) as e:
+    print(f"compare_gan sample: {type(e).__name__}: {e}", file=sys.stderr)
+    return EXIT_FAILED
+  return 0
+
+
+def _int_list(text: str) -> List[int]:
+  try:
+    return [int(t) for t in text.split(",") if t.strip()]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected comma-separated class ids such as 0,3,7; got "
+                                     f"{text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,14 +281,33 @@ def build_parser() -> argparse.ArgumentParser:
                  "another process trains; or score each checkpoint as it is written")
   p.add_argument("--eval_every_steps", type=int, default=None, metavar="K",
                  help="score only checkpoints at multiples of K (evaluating schedules)")
+  p.add_argument("--export_evaluated", action="store_true",
+                 help="with an evaluating schedule: also export every evaluated checkpoint as "
+                 "a TF Hub SavedModel to MODEL_DIR/tfhub/<step>/")
   p.set_defaults(run=_train)
 
   p = commands.add_parser(
-      "eval", help="score a run's checkpoints (FID/IS/KID, diversity and weight-free metrics)",
+      "eval", help="score a run's checkpoints or a TF Hub generator (FID/IS/KID, diversity and "
+      "weight-free metrics)",
       description="Score checkpoints of a run directory under the evaluation protocol "
       "(gin evaluation.*). Results go to metrics.jsonl (with protocol cards), scores.csv and "
-      "TensorBoard. Default: the latest checkpoint.")
-  p.add_argument("--model_dir", required=True, help="run directory written by `train`")
+      "TensorBoard. Default: the latest checkpoint. With --module PATH --dataset NAME, score "
+      "any TF Hub generator (ours or third-party) under the same protocol; its results, with "
+      "protocol cards, go to --out FILE.json.")
+  source = p.add_mutually_exclusive_group(required=True)
+  source.add_argument("--model_dir", help="run directory written by `train`")
+  source.add_argument("--module", metavar="PATH",
+                      help="TF Hub module (directory or handle) to score instead of a run")
+  p.add_argument("--dataset", help="with --module: the dataset to compare with (a registered "
+                 "name, e.g. cifar10)")
+  p.add_argument("--z_distribution", choices=["uniform", "normal", "truncated_normal"],
+                 help="with --module: its z (default: from our metadata; required for "
+                 "third-party modules)")
+  p.add_argument("--num_classes", type=int, help="with --module: classes of a third-party "
+                 "conditional module (default: the dataset's)")
+  p.add_argument("--out", metavar="FILE.json", help="with --module: write the results there")
+  p.add_argument("--tfds_data_dir", help="TensorFlow Datasets data directory (overrides "
+                 "dataset.tfds_data_dir)")
   which = p.add_mutually_exclusive_group()
   which.add_argument("--step", type=int, help="score the checkpoint of this step")
   which.add_argument("--all", action="store_true",
@@ -187,6 +335,59 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--timeout_hours", type=float, default=24.0,
                  help="with --continuous: stop after this long without a new checkpoint")
   p.set_defaults(run=_eval)
+
+  p = commands.add_parser(
+      "export", help="export a checkpoint's generator as a TF Hub SavedModel",
+      description="Write a TF2 SavedModel that hub.load and hub.KerasLayer load without "
+      "compare_gan: generator(z[, labels]) -> images in [0, 1], discriminator(images[, "
+      "labels]) -> logits, a serving_default signature, and metadata (assets/"
+      "compare_gan_metadata.json). EMA weights when the run has them.")
+  p.add_argument("--model_dir", required=True, help="run directory written by `train`")
+  p.add_argument("--export_dir", required=True, help="where to write the SavedModel")
+  p.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
+  p.add_argument("--no_ema", action="store_true",
+                 help="export the raw generator weights even when the run has EMA weights")
+  p.add_argument("--no_discriminator", action="store_true", help="export G only")
+  p.add_argument("--overwrite", action="store_true",
+                 help="replace a non-empty --export_dir")
+  p.add_argument("--tfds_data_dir", help="TensorFlow Datasets data directory (the image "
+                 "shape and classes come from the run's dataset)")
+  p.add_argument("--gin_config", action="append", default=[], metavar="FILE",
+                 help="extra gin file applied after the run's config.gin")
+  p.add_argument("--gin_bindings", action="append", default=[], metavar="BINDING",
+                 help="extra gin binding (e.g. evaluation.bn_accumulation_samples)")
+  p.set_defaults(run=_export)
+
+  p = commands.add_parser(
+      "sample", help="write sample grids, single PNGs or latent interpolations from a module",
+      description="Sample a TF Hub generator (ours or third-party) deterministically: the same "
+      "--seed gives the same PNG bytes.")
+  p.add_argument("--module", required=True, metavar="PATH",
+                 help="TF Hub module: directory or handle")
+  p.add_argument("--out", metavar="GRID.png", help="write one grid image")
+  p.add_argument("--out_dir", metavar="DIR", help="write one PNG per sample (000000.png ...)")
+  p.add_argument("--num", type=int, default=None,
+                 help="samples (default 64), or interpolation rows (default 8)")
+  p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+  p.add_argument("--interpolate", action="store_true",
+                 help="rows interpolating between two latents (--steps columns)")
+  p.add_argument("--steps", type=int, default=8, help="images per interpolation row")
+  p.add_argument("--columns", type=int, default=None,
+                 help="grid columns (default: ceil(sqrt(num)); --steps when interpolating)")
+  p.add_argument("--labels", type=_int_list, default=None, metavar="IDS",
+                 help="class ids of a conditional module: one for all, or one per sample/row "
+                 "(default: i %% num_classes)")
+  p.add_argument("--z_distribution", choices=["uniform", "normal", "truncated_normal"],
+                 help="the module's z (default: from our metadata; required for third-party "
+                 "modules)")
+  p.add_argument("--num_classes", type=int,
+                 help="classes of a third-party conditional module")
+  p.set_defaults(run=_sample)
+
+  from compare_gan.sweep import command as sweep_command  # Neither imports TensorFlow.
+  from compare_gan.report import command as report_command
+  sweep_command.add_parser(commands)
+  report_command.add_parser(commands)
 
   p = commands.add_parser("components", help="list the registered gin components")
   p.set_defaults(run=_components)

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from compare_gan import cli
 from compare_gan import components
 
@@ -29,3 +31,16 @@ def test_module_entry_point_and_usage_error():
                        text=True, env=env, timeout=300)
   assert bad.returncode == 2
   assert "trian" in bad.stderr and "components" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["export"], ["sample"], ["sweep"],
+                                     ["report"], ["components"]])
+def test_every_command_prints_its_help(command, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(command + ["--help"])
+  assert exit_info.value.code == 0
+  out = capsys.readouterr().out
+  assert out.startswith("usage: compare_gan")
+  if not command:
+    for name in ("train", "eval", "export", "sample", "sweep", "report", "components"):
+      assert name in out

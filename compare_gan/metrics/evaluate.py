@@ -25,6 +25,11 @@ latents. Real features are computed once per (dataset fingerprint, split, n, fea
 cached on disk. Every value is appended to metrics.jsonl with its protocol card, scores.csv is
 rewritten from it, and TensorBoard gets `eval/<name>` under tb/eval.
 
+A generator that is not a checkpoint of the run (a TF Hub module: `compare_gan eval --module`)
+is scored by `Evaluator(None, source=GeneratorSource(...))` under the same protocol; its cards
+say `"generator": "module <path>"` and `"bn_statistics": "as exported"`, and `score()` returns
+the records for the caller to store (a module has no run directory).
+
 Where this differs from the reference: eval z follows the training z unless `eval_z` is bound
 (the reference always defaulted to U(-1, 1)); non-finite generator output is recorded as
 `"status": "non_finite_output"` with null values rather than the 31337.0 sentinel.
@@ -98,6 +103,61 @@ def evaluation_protocol(num_fake: Optional[int] = None, num_real: Optional[int] 
                   metrics=None if metrics is None else list(metrics))
 
 
+@dataclasses.dataclass
+class GeneratorSource:
+  """A generator to score that is not a checkpoint of the run's model, e.g. a TF Hub module
+  (`export.load_module(...).as_source()`).
+
+  `sample_fn(z [B, z_dim], labels int32 [B] or None) -> images [B, *image_shape]` in [0, 1].
+  `num_classes=None` with `conditional=True` takes the dataset's number of classes.
+  """
+  sample_fn: Callable[..., tf.Tensor]
+  z_dim: int
+  z_distribution: modular_gan.LatentDistribution
+  conditional: bool = False
+  num_classes: Optional[int] = None
+  name: str = "module"
+
+
+def draw_latents(z_distribution: modular_gan.LatentDistribution, z_dim: int,
+                 num_classes: Optional[int], seed: tf.Tensor, n: int):
+  """z [n, z_dim] and uniform labels [n] (None when `num_classes` is None), a pure function of
+  `seed` ([2] int)."""
+  z = z_distribution.sample([n, z_dim], modular_gan.derive_seed(seed, _SEED_PURPOSE_Z))
+  labels = None
+  if num_classes is not None:
+    labels = tf.random.stateless_uniform(
+        [n], modular_gan.derive_seed(seed, _SEED_PURPOSE_LABELS), 0, num_classes, tf.int32)
+  return z, labels
+
+
+def accumulate_bn_statistics(sample_fn: Callable[..., tf.Tensor],
+                             standardizers: List[normalization.Standardize],
+                             latents_fn: Callable[[tf.Tensor, int], tuple], *, samples: int,
+                             batch_size: int, seed: int) -> None:
+  """Accumulated BN statistics (reference `model-with-accu.ckpt`): resets the accumulators of
+  `standardizers`, then averages the statistics of `samples` inference samples (batches of
+  `batch_size`, latents `latents_fn(seed, n)`). `compare_gan eval` and `export` share it, so an
+  exported module normalises exactly as its evaluation did."""
+  if not standardizers:
+    return
+  batches = math.ceil(samples / batch_size)
+  if batches == 0:
+    raise ValueError("The generator normalises with accumulated statistics "
+                     "(standardize_batch.use_moving_averages=False); "
+                     "evaluation.bn_accumulation_samples must be positive.")
+  for s in standardizers:
+    s.reset_accumulators()
+    s.set_accumulating(True)
+  base = tf.constant([seed, -1], tf.int64)
+  try:
+    for i in range(batches):
+      sample_fn(*latents_fn(modular_gan.derive_seed(base, _SEED_PURPOSE_BN, i), batch_size))
+  finally:
+    for s in standardizers:
+      s.set_accumulating(False)
+
+
 class NonFiniteSamples(Exception):
   """The generator produced NaN or Inf."""
 
@@ -127,10 +187,14 @@ class Evaluator:
   Builds the run's dataset and model from the (already parsed) gin config, the feature
   extractors the tasks need, and the real features (cached). `evaluate(checkpoint)` restores a
   checkpoint into its own model and returns the records it appended to metrics.jsonl.
+
+  With `source` (a generator not backed by a checkpoint, e.g. a TF Hub module) no model is
+  built and `model_dir` may be None: gin needs only `dataset.*` and `evaluation.*`, and
+  `score()` returns records without writing them anywhere.
   """
 
-  def __init__(self, model_dir: str, protocol: Optional[Protocol] = None,
-               log: Callable[[str], None] = print):
+  def __init__(self, model_dir: Optional[str], protocol: Optional[Protocol] = None,
+               log: Callable[[str], None] = print, source: Optional[GeneratorSource] = None):
     self.model_dir, self.log = model_dir, log
     self.protocol = protocol if protocol is not None else evaluation_protocol()
     _validate(self.protocol)
@@ -139,29 +203,11 @@ class Evaluator:
     self.info = self.dataset.info
     self.is_points = len(self.info.image_shape) == 1
 
-    # Model and checkpoint -------------------------------------------------------------------
-    # Sampling runs in float32 whatever the training precision (variables are float32 under
-    # every Keras mixed policy, so any run's checkpoint restores into this model).
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-      self.model = modular_gan.ModularGAN(self.info.image_shape, self.info.num_classes)
-    finally:
-      keras.mixed_precision.set_global_policy(policy)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    # Only what sampling needs: the optimizers' checkpoint structure depends on the training
-    # precision (mixed_float16 wraps them in loss scaling), G's does not.
-    items = {k: v for k, v in self.model.checkpoint_items().items()
-             if k in ("generator", "generator_ema")}
-    self.checkpoint = tf.train.Checkpoint(step=self.step, **items)
-    self.use_ema = (self.model.generator_ema is not None) if p.use_ema is None else p.use_ema
-    if self.use_ema and self.model.generator_ema is None:
-      raise ValueError("evaluation.use_ema=True, but the run was trained without EMA "
-                       "(ModularGAN.g_use_ema=False).")
-    self.z_distribution = eval_latent_distribution() or self.model.z
-    generator = self.model.sampling_generator if self.use_ema else self.model.generator
-    self.accumulating_bn = [s for s in normalization.standardizers(generator)
-                            if not s.use_moving_averages]
+    self.source = source
+    if source is not None:
+      self._init_source(source)
+    else:
+      self._init_model()
 
     # Sizes ----------------------------------------------------------------------------------
     self.real_split = p.real_split or self.info.eval_split
@@ -204,10 +250,69 @@ class Evaluator:
 
     self._real: Optional[Dict[str, np.ndarray]] = None
     self._fingerprint: Optional[str] = None
-    self._sample_fn = self._make_sample_fn(generator)
     self.log(f"evaluation: {', '.join(t.gin_name for t in self.tasks)} on {self.num_fake} fake "
              f"x {p.num_averaging_runs} runs vs {self.num_real} real ({self.info.name} "
-             f"{self.real_split}), {'EMA' if self.use_ema else 'raw'} generator")
+             f"{self.real_split}), {self.generator_name} generator")
+
+  def _init_model(self):
+    """The run's model and checkpoint (G and its EMA copy only)."""
+    p = self.protocol
+    # Sampling runs in float32 whatever the training precision (variables are float32 under
+    # every Keras mixed policy, so any run's checkpoint restores into this model).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+      self.model = modular_gan.ModularGAN(self.info.image_shape, self.info.num_classes)
+    finally:
+      keras.mixed_precision.set_global_policy(policy)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    # Only what sampling needs: the optimizers' checkpoint structure depends on the training
+    # precision (mixed_float16 wraps them in loss scaling), G's does not.
+    items = {k: v for k, v in self.model.checkpoint_items().items()
+             if k in ("generator", "generator_ema")}
+    self.checkpoint = tf.train.Checkpoint(step=self.step, **items)
+    self.use_ema = (self.model.generator_ema is not None) if p.use_ema is None else p.use_ema
+    if self.use_ema and self.model.generator_ema is None:
+      raise ValueError("evaluation.use_ema=True, but the run was trained without EMA "
+                       "(ModularGAN.g_use_ema=False).")
+    self.z_distribution = eval_latent_distribution() or self.model.z
+    generator = self.model.sampling_generator if self.use_ema else self.model.generator
+    self.accumulating_bn = [s for s in normalization.standardizers(generator)
+                            if not s.use_moving_averages]
+    self.z_dim, self.num_classes = self.model.z_dim, self.model.num_classes
+    self.generator_name = "EMA" if self.use_ema else "raw"
+    self._sample_fn = self._make_sample_fn(generator)
+
+  def _init_source(self, source: GeneratorSource):
+    """A generator given as a function: no model, no checkpoint, no BN accumulation."""
+    if self.protocol.use_ema is not None:
+      raise ValueError("evaluation.use_ema applies to a run's checkpoints; a module is scored "
+                       "as exported (export with or without --no_ema instead).")
+    self.model = self.checkpoint = None
+    self.use_ema = None
+    self.accumulating_bn = []
+    self.z_distribution = eval_latent_distribution() or source.z_distribution
+    self.z_dim = int(source.z_dim)
+    self.num_classes = source.num_classes
+    if source.conditional:
+      if self.info.num_classes is None:
+        raise ValueError(f"{source.name} is conditional but dataset {self.info.name!r} has no "
+                         "labels; score it on a labelled dataset.")
+      if self.num_classes is None:
+        self.num_classes = self.info.num_classes
+      elif self.num_classes != self.info.num_classes:
+        raise ValueError(f"{source.name} has {self.num_classes} classes but dataset "
+                         f"{self.info.name!r} has {self.info.num_classes}.")
+    else:
+      self.num_classes = None
+    self.generator_name = source.name
+    self._sample_fn = source.sample_fn
+    z, labels = draw_latents(self.z_distribution, self.z_dim, self.num_classes,
+                             tf.constant([0, 0], tf.int64), 1)
+    shape = tuple(self._sample_fn(z, labels).shape[1:])
+    if shape != tuple(self.info.image_shape):
+      raise ValueError(f"{source.name} makes samples of shape {shape}, but dataset "
+                       f"{self.info.name!r} holds {tuple(self.info.image_shape)}.")
 
   # ------------------------------------------------------------------------------------------
   # Features
@@ -306,34 +411,12 @@ class Evaluator:
 
   def _latents(self, seed, n):
     """z [n, z_dim] and labels [n] (None when unconditional), a pure function of seed."""
-    z = self.z_distribution.sample([n, self.model.z_dim],
-                                   modular_gan.derive_seed(seed, _SEED_PURPOSE_Z))
-    labels = None
-    if self.model.conditional:
-      labels = tf.random.stateless_uniform(
-          [n], modular_gan.derive_seed(seed, _SEED_PURPOSE_LABELS), 0,
-          self.model.num_classes, tf.int32)
-    return z, labels
+    return draw_latents(self.z_distribution, self.z_dim, self.num_classes, seed, n)
 
   def _accumulate_bn(self):
-    """Accumulated BN statistics (reference `model-with-accu.ckpt`): reset, then average the
-    statistics of `bn_accumulation_samples` inference samples."""
-    if not self.accumulating_bn:
-      return
-    b = self.protocol.batch_size
-    batches = math.ceil(self.protocol.bn_accumulation_samples / b)
-    if batches == 0:
-      raise ValueError("The generator normalises with accumulated statistics "
-                       "(standardize_batch.use_moving_averages=False); "
-                       "evaluation.bn_accumulation_samples must be positive.")
-    for s in self.accumulating_bn:
-      s.reset_accumulators()
-      s.set_accumulating(True)
-    seed = tf.constant([self.protocol.seed, -1], tf.int64)
-    for i in range(batches):
-      self._sample_fn(*self._latents(modular_gan.derive_seed(seed, _SEED_PURPOSE_BN, i), b))
-    for s in self.accumulating_bn:
-      s.set_accumulating(False)
+    accumulate_bn_statistics(self._sample_fn, self.accumulating_bn, self._latents,
+                             samples=self.protocol.bn_accumulation_samples,
+                             batch_size=self.protocol.batch_size, seed=self.protocol.seed)
 
   # ------------------------------------------------------------------------------------------
   # Scoring
@@ -346,8 +429,10 @@ class Evaluator:
         real_split=self.real_split, n_real=self.num_real if task.needs_real else 0,
         n_fake=self.num_fake, averaging_runs=p.num_averaging_runs, batch_size=p.batch_size,
         seed=p.seed, eval_z=self.z_distribution.as_dict(),
-        generator="ema" if self.use_ema else "raw",
-        bn_statistics=(f"accumulated over {p.bn_accumulation_samples} samples"
+        generator=(self.source.name if self.source is not None
+                   else "ema" if self.use_ema else "raw"),
+        bn_statistics=("as exported" if self.source is not None
+                       else f"accumulated over {p.bn_accumulation_samples} samples"
                        if self.accumulating_bn else "moving averages"),
         task=task.card())
     if task.features == "inception":
@@ -360,14 +445,25 @@ class Evaluator:
 
   def restore(self, checkpoint_path: str) -> int:
     """Loads G (and its EMA copy) and the step of a checkpoint; returns the step."""
+    if self.source is not None:
+      raise ValueError(f"{self.source.name} is not a run's model: score it with score(), "
+                       "without a checkpoint.")
     self.checkpoint.restore(checkpoint_path).expect_partial().assert_existing_objects_matched()
     return int(self.step.numpy())
 
   def evaluate(self, checkpoint_path: str) -> List[dict]:
     """Scores one checkpoint; appends its records to metrics.jsonl, rewrites scores.csv,
     writes TensorBoard; returns the records."""
-    start = time.time()
     step = self.restore(checkpoint_path)
+    records = self.score(step, checkpoint=os.path.relpath(checkpoint_path, self.model_dir))
+    results_lib.record(self.model_dir, records)
+    return records
+
+  def score(self, step: Optional[int], **fields) -> List[dict]:
+    """Scores the generator as it is now (a restored checkpoint, or the source); returns one
+    record per metric value, with `fields` (e.g. checkpoint=..., module=...) added."""
+    start = time.time()
+    label = f"step {step}" if self.source is None else self.source.name
     real = self.real_features()
     self._accumulate_bn()
     names = [name for t in self.tasks for name in t.value_names()]
@@ -379,7 +475,7 @@ class Evaluator:
         fake = self._features(self._fake_batches(run, kept), self.num_fake)
       except NonFiniteSamples as e:
         failure = str(e)
-        self.log(f"step {step}: {failure}; its metrics are recorded as non-finite")
+        self.log(f"{label}: {failure}; its metrics are recorded as non-finite")
         break
       if kept:
         fake["images"] = np.concatenate(kept)
@@ -391,8 +487,7 @@ class Evaluator:
       card = self.protocol_card(task)
       for name in task.value_names():
         values = per_run[name]
-        record = dict(step=step, checkpoint=os.path.relpath(checkpoint_path, self.model_dir),
-                      metric=name, n=self.num_fake, protocol=card,
+        record = dict(step=step, **fields, metric=name, n=self.num_fake, protocol=card,
                       evaluated=results_lib.now())
         if failure is None and all(math.isfinite(v) for v in values):
           record.update(value=float(np.mean(values)), std=float(np.std(values)),
@@ -405,9 +500,8 @@ class Evaluator:
           record.update(value=None, std=None, values=[], status="non_finite_output",
                         message=failure)
         records.append(record)
-    results_lib.record(self.model_dir, records)
     summary = ", ".join(f"{r['metric']} {_fmt(r)}" for r in records)
-    self.log(f"step {step}: {summary} ({time.time() - start:.0f} s)")
+    self.log(f"{label}: {summary} ({time.time() - start:.0f} s)")
     return records
 
 
@@ -472,8 +566,10 @@ def select_checkpoints(model_dir: str, *, step: Optional[int] = None, all_steps:
 
 def evaluate_checkpoints(model_dir: str, checkpoints: Dict[int, str],
                          evaluator: Optional[Evaluator] = None,
-                         log: Callable[[str], None] = print) -> int:
+                         log: Callable[[str], None] = print,
+                         on_evaluated: Optional[Callable[[int, str], None]] = None) -> int:
   """Scores each checkpoint; a checkpoint that cannot be restored is reported and skipped.
+  `on_evaluated(step, path)` runs after each successful evaluation (e.g. a TF Hub export).
   Returns the number of failures."""
   if not checkpoints:
     log("nothing to evaluate: every selected checkpoint is already in metrics.jsonl")
@@ -487,15 +583,20 @@ def evaluate_checkpoints(model_dir: str, checkpoints: Dict[int, str],
       failures += 1
       log(f"ERROR: checkpoint {path} (step {step}) could not be evaluated: "
           f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+      continue
+    if on_evaluated is not None:
+      on_evaluated(step, path)
   return failures
 
 
 def continuous_eval(model_dir: str, *, eval_every_steps: Optional[int] = None,
                     poll_seconds: float = 60.0, timeout_seconds: float = 24 * 3600,
-                    log: Callable[[str], None] = print) -> int:
+                    log: Callable[[str], None] = print,
+                    on_evaluated: Optional[Callable[[int, str], None]] = None) -> int:
   """Follows a training run (reference `continuous_eval`): scores each new checkpoint, and
   stops once status.json says the run ended (done, diverged or failed) and every checkpoint is
-  scored, or after `timeout_seconds` without a new checkpoint. Returns the failures."""
+  scored, or after `timeout_seconds` without a new checkpoint. `on_evaluated` as in
+  `evaluate_checkpoints`. Returns the failures."""
   evaluator, failures, idle_since = None, 0, time.time()
   while True:
     status = run_dir.read_status(model_dir) or {}
@@ -506,7 +607,7 @@ def continuous_eval(model_dir: str, *, eval_every_steps: Optional[int] = None,
     if pending:
       if evaluator is None:
         evaluator = Evaluator(model_dir, log=log)
-      failures += evaluate_checkpoints(model_dir, pending, evaluator, log)
+      failures += evaluate_checkpoints(model_dir, pending, evaluator, log, on_evaluated)
       idle_since = time.time()
       continue
     if ended:

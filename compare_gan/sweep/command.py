@@ -1,0 +1,115 @@
+"""`compare_gan sweep`: run, resume or export a hyperparameter sweep (DESIGN section 7).
+
+  compare_gan sweep --workdir DIR --study FILE [--gin_bindings B ...] [--parallel N]
+      [--executor local|dask://host:port] [--max_trials N] [--export FILE.csv|FILE.parquet]
+
+Running the same command again on the same workdir resumes the sweep. `--export` without
+`--study` exports an existing workdir's trials and results and runs nothing.
+
+Exit status: 0 the sweep finished (failed or diverged trials are results, not errors) or was
+exported, 2 a bad command line or study, a workdir holding another study, or a workdir another
+driver runs, 130 interrupted (Ctrl-C or SIGTERM; running trials resume next time).
+"""
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--workdir", required=True,
+                 help="the sweep's directory (study.db, sweep.log, trials/); must be local")
+  p.add_argument("--study", metavar="FILE",
+                 help="the study gin file (configs/studies/); omit it to only --export")
+  p.add_argument("--gin_bindings", action="append", default=[], metavar="BINDING",
+                 help="a study binding applied after the file, e.g. 'study.budget = 4'; "
+                 "repeatable (resuming needs the same ones)")
+  p.add_argument("--parallel", type=int, default=1, metavar="N",
+                 help="trials run at once (default 1)")
+  p.add_argument("--executor", default="local", metavar="local|dask://host:port",
+                 help="where trials run: subprocesses here (default), or the workers of a "
+                 "running Dask scheduler (pip install compare_gan[dask])")
+  p.add_argument("--max_trials", type=int, default=None, metavar="N",
+                 help="propose no new trial once the workdir holds N (run again with a larger "
+                 "N to continue)")
+  p.add_argument("--trials_dir", default=None, metavar="DIR",
+                 help="parent of the trials' run directories (default WORKDIR/trials); may be "
+                 "a shared or gs:// path the workers write")
+  p.add_argument("--export", default=None, metavar="FILE",
+                 help="write the trials to FILE (.csv or .parquet) and their results to "
+                 "FILE_results.* after the sweep (alone: export only)")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+  """Registers `sweep` on the subparsers of `compare_gan`'s parser; returns its parser."""
+  p = subparsers.add_parser(
+      "sweep", help="run or resume a hyperparameter sweep of a study (grid / random / GP)",
+      description="Run the trials of a study (configs/studies/*.gin), each a `compare_gan "
+      "train` subprocess, recording them in WORKDIR/study.db. Kill it at any moment and run "
+      "the same command again to resume.")
+  _add_arguments(p)
+  p.set_defaults(run=run)
+  return p
+
+
+def _export(workdir: str, path: str) -> List[str]:
+  from compare_gan.sweep import store as store_lib
+  database = os.path.join(workdir, store_lib.DATABASE)
+  if not os.path.isfile(database):
+    raise FileNotFoundError(f"{database} does not exist; --workdir must be a sweep's workdir.")
+  with store_lib.Store(database) as store:
+    return store.export(path)
+
+
+def run(args: argparse.Namespace) -> int:
+  """Runs `compare_gan sweep` for parsed arguments; returns the exit status."""
+  if args.study is None and args.export is None:
+    print("compare_gan sweep: give --study FILE (run or resume) and/or --export FILE.",
+          file=sys.stderr)
+    return EXIT_USAGE
+  if args.parallel < 1:
+    print(f"compare_gan sweep: --parallel {args.parallel} must be at least 1.", file=sys.stderr)
+    return EXIT_USAGE
+  if args.max_trials is not None and args.max_trials < 1:
+    print(f"compare_gan sweep: --max_trials {args.max_trials} must be at least 1.",
+          file=sys.stderr)
+    return EXIT_USAGE
+  from compare_gan.sweep import driver
+  from compare_gan.sweep import store as store_lib
+  if args.study is not None:
+    try:
+      driver.run_sweep(args.workdir, args.study, args.gin_bindings, parallel=args.parallel,
+                       executor=args.executor, max_trials=args.max_trials,
+                       trials_dir=args.trials_dir)
+    except (store_lib.DriverBusy, store_lib.StudyMismatch) as e:
+      print(f"compare_gan sweep: {e}", file=sys.stderr)
+      return EXIT_USAGE
+    except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
+      print(f"compare_gan sweep: {type(e).__name__}: {e}", file=sys.stderr)
+      return EXIT_USAGE
+    except KeyboardInterrupt:
+      print("compare_gan sweep: interrupted; run the same command again to resume.",
+            file=sys.stderr)
+      return EXIT_INTERRUPTED
+  if args.export is not None:
+    try:
+      paths = _export(args.workdir, args.export)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+      print(f"compare_gan sweep: export: {e}", file=sys.stderr)
+      return EXIT_USAGE
+    print(f"exported {' and '.join(paths)}")
+  return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """`python -m compare_gan.sweep.command ARGS` (the arguments of `compare_gan sweep`)."""
+  parser = argparse.ArgumentParser(prog="compare_gan sweep", description=__doc__.split("\n")[0])
+  _add_arguments(parser)
+  return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+  sys.exit(main())

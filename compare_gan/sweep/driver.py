@@ -1,0 +1,403 @@
+"""The sweep driver: proposes trials, runs them on an executor, records them (DESIGN section 7).
+
+One driver owns a workdir:
+
+  <workdir>/study.db        the store (compare_gan.sweep.store): study, trials, results
+  <workdir>/driver.lock     held while the driver runs; a second driver is refused
+  <workdir>/sweep.log       the driver's log lines (also printed)
+  <workdir>/trials/<id:04d>-<description>/   each trial's run directory (+ trial.log)
+
+The loop keeps `parallel` trials in flight: trials already `pending` in the store first (oldest
+first), then new points asked from the sweepers round-robin over the settings. A new point is
+written to the store as one `pending` trial per seed before it is submitted, so a driver killed
+at any moment loses nothing: the next `run_sweep` on the workdir re-queues the trials that were
+`running` (they resume from their checkpoints in the same run directory, exactly), never
+re-runs a finished one, and replays every stored trial into its sweeper.
+
+A failed or diverged trial (or one without a finite objective) is told a penalty so that the
+GP avoids its region: `study.failure_value` when set, else the worst objective of the setting's
+finished trials plus their range (+1.0 while the range is zero); until the setting has a finite
+objective such trials wait untold.
+"""
+
+import collections
+import concurrent.futures
+import contextlib
+import math
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from compare_gan.sweep import executors as executors_lib
+from compare_gan.sweep import store as store_lib
+from compare_gan.sweep import study as study_lib
+from compare_gan.sweep import sweepers as sweepers_lib
+
+SWEEP_LOG = "sweep.log"
+TRIALS = "trials"
+POLL_S = 1.0  # Waiting for a trial wakes this often, so Ctrl-C and SIGTERM act at once.
+
+
+class _Log:
+  """Log lines to `log` and, time-stamped, to <workdir>/sweep.log."""
+
+  def __init__(self, path: str, log: Callable[[str], None]):
+    self._file = open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+    self._log = log
+
+  def __call__(self, message: str) -> None:
+    self._log(message)
+    for line in message.splitlines() or [""]:
+      self._file.write(f"{store_lib.now()} {line}\n")
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+  """Turns SIGTERM into KeyboardInterrupt while the driver runs (main thread only), so both
+  end the sweep the same clean way."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def interrupt(signum, frame):
+    del frame
+    raise KeyboardInterrupt(f"signal {signum}")
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def format_params(params: Dict[str, Any]) -> str:
+  """`learning_rate=0.0002 beta1=0.5` (floats to 4 significant digits)."""
+  return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                  for k, v in params.items())
+
+
+def reason(error: Optional[str]) -> str:
+  """The line of a trial's error that says why: `compare_gan train`'s own error line when the
+  log tail has one, else the last line (gin's "In call to configurable" context skipped)."""
+  lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+  for line in reversed(lines):
+    if line.startswith("compare_gan train:"):
+      return line
+  for line in reversed(lines):
+    if not line.startswith("In call to configurable"):
+      return line
+  return "no result"
+
+
+def failure_value(values: Sequence[float], mode: str) -> Optional[float]:
+  """The penalty told for a failed trial of a setting whose finished trials scored `values`:
+  the worst of them plus their range (+1.0 when the range is zero), mirrored for mode 'max';
+  None when there is no value yet."""
+  if not values:
+    return None
+  spread = (max(values) - min(values)) or 1.0
+  return max(values) + spread if mode == "min" else min(values) - spread
+
+
+class _Driver:
+  """The loop of one `run_sweep` call (see the module docstring)."""
+
+  def __init__(self, study, store: store_lib.Store, *, parallel: int, executor: str,
+               max_trials: Optional[int], trials_dir: str, log: Callable[[str], None]):
+    self.study, self.store, self.log = study, store, log
+    self.parallel, self.executor_spec, self.max_trials = parallel, executor, max_trials
+    self.trials_dir = trials_dir
+    self.session = uuid.uuid4().hex  # Names this driver's trials for executors.stop_trials.
+    self.settings = {s.key: s for s in study.settings}
+    self.order = [s.key for s in study.settings]
+    self.cursor = 0  # The setting asked first next time (round-robin).
+    mode = study.objective.mode
+    self.sweepers = {
+        key: sweepers_lib.make_sweeper(study.sweeper, setting, study.budget,
+                                       study.sweeper_seed(setting), mode)
+        for key, setting in self.settings.items()}
+    self.values: Dict[str, List[float]] = {key: [] for key in self.order}
+    self.untold: Dict[str, List[Dict[str, Any]]] = {key: [] for key in self.order}
+    self.queue: collections.deque = collections.deque()
+    self.in_flight: Dict[concurrent.futures.Future, dict] = {}
+    self.finished_here = 0
+
+  # ------------------------------------------------------------------------------------------
+  # Resuming: replay the store into the sweepers
+  # ------------------------------------------------------------------------------------------
+  def replay(self) -> None:
+    trials = self.store.trials()
+    unknown = sorted({t["setting"] for t in trials} - set(self.settings))
+    if unknown:  # init_study compared the spec text, so this means a changed study parser.
+      raise store_lib.StudyMismatch(f"{self.store.path} has trials of settings {unknown} that "
+                                    f"the study does not define ({', '.join(self.order)}).")
+    for t in trials:
+      if t["status"] == "done" and t["objective"] is not None:
+        self.values[t["setting"]].append(t["objective"])
+    # Finished trials first: a point whose other seed is still pending ends up pending.
+    for t in sorted(trials, key=lambda t: (t["status"] not in store_lib.FINISHED, t["id"])):
+      value = self._value(t)
+      self.sweepers[t["setting"]].register(t["params"], t["source"], value)
+      if value is None and t["status"] in store_lib.FINISHED:
+        self.untold[t["setting"]].append(t["params"])
+    self.queue.extend(self.store.trials("pending"))
+
+  def _value(self, trial: dict) -> Optional[float]:
+    """What the sweeper is told for a stored trial; None while pending or untold."""
+    if trial["status"] not in store_lib.FINISHED:
+      return None
+    if trial["objective"] is not None:
+      return trial["objective"]
+    return self._penalty(trial["setting"])
+
+  def _penalty(self, key: str) -> Optional[float]:
+    if self.study.failure_value is not None:
+      return float(self.study.failure_value)
+    return failure_value(self.values[key], self.study.objective.mode)
+
+  # ------------------------------------------------------------------------------------------
+  # Proposing
+  # ------------------------------------------------------------------------------------------
+  def _describe(self, setting, params: Dict[str, Any], seed: int) -> str:
+    text = self.study.describe(setting, params)
+    return f"{text}-seed{seed}" if len(self.study.seeds) > 1 else text
+
+  def _propose(self) -> int:
+    """Asks the sweepers for enough points to fill the free slots (at most `max_trials`
+    trials in the store); stores them as pending trials and queues them. Returns how many
+    trials were added."""
+    seeds = list(self.study.seeds)
+    points = math.ceil((self.parallel - len(self.in_flight)) / len(seeds))
+    if self.max_trials is not None:
+      stored = sum(self.store.counts().values())
+      points = min(points, math.ceil((self.max_trials - stored) / len(seeds)))
+    added, refused = 0, set()
+    while points > 0:
+      rotation = self.order[self.cursor:] + self.order[:self.cursor]
+      active = [k for k in rotation if k not in refused and not self.sweepers[k].exhausted]
+      if not active:
+        break
+      share = collections.Counter(active[i % len(active)] for i in range(points))
+      self.cursor = (self.order.index(active[min(points, len(active)) - 1]) + 1) % len(self.order)
+      for key in active:
+        if not share[key]:
+          continue
+        asked = self.sweepers[key].ask(share[key])
+        if len(asked) < share[key]:
+          refused.add(key)
+        setting = self.settings[key]
+        for params, source in asked:
+          for seed in seeds:
+            trial_id = self.store.add_trial(
+                setting=key, labels=setting.labels, params=params, seed=seed, source=source,
+                trials_dir=self.trials_dir, description=self._describe(setting, params, seed))
+            self.queue.append(self.store.trial(trial_id))
+            added += 1
+        points -= len(asked)
+    return added
+
+  # ------------------------------------------------------------------------------------------
+  # Running
+  # ------------------------------------------------------------------------------------------
+  def _submit(self, executor: concurrent.futures.Executor, trial: dict) -> None:
+    setting = self.settings[trial["setting"]]
+    task = dict(trial_id=trial["id"], run_dir=trial["run_dir"],
+                gin_configs=list(self.study.base_configs),
+                bindings=self.study.trial_bindings(setting, trial["params"], trial["seed"]),
+                schedule=self.study.schedule, eval_every_steps=self.study.eval_every_steps,
+                timeout_s=self.study.trial_timeout_s, session=self.session,
+                # Dask workers use their own interpreter; local trials the driver's.
+                python=sys.executable if self.executor_spec == "local" else None)
+    host = socket.gethostname() if self.executor_spec == "local" else self.executor_spec
+    self.store.mark_running(trial["id"], host)
+    self.in_flight[executor.submit(executors_lib.run_trial, task)] = trial
+
+  def _finish(self, future: concurrent.futures.Future) -> None:
+    trial = self.in_flight.pop(future)
+    key = trial["setting"]
+    try:
+      result = future.result()
+    except Exception as e:  # pylint: disable=broad-except  # E.g. a Dask worker died.
+      result = dict(status="failed", error=f"executor: {type(e).__name__}: {e}", records=[],
+                    seconds=None, host=None, started=None, finished=None)
+    status, error, records = result["status"], result["error"], result["records"]
+    objective = step = None
+    if status == "done":
+      objective, step = self.study.objective.from_records(records)
+      if objective is None:
+        error = (f"no finite {self.study.objective.metric!r} among the run's {len(records)} "
+                 "metric records")
+    self.store.finish_trial(trial["id"], status, objective, step, result["seconds"], error,
+                            records, host=result["host"], started=result["started"],
+                            finished=result["finished"])
+    self.finished_here += 1
+
+    sweeper = self.sweepers[key]
+    if objective is not None:
+      self.values[key].append(objective)
+      sweeper.tell(trial["params"], objective)
+      penalty = self._penalty(key)
+      for params in self.untold[key]:
+        sweeper.tell(params, penalty)
+      self.untold[key].clear()
+    else:
+      penalty = self._penalty(key)
+      if penalty is None:
+        self.untold[key].append(trial["params"])
+      else:
+        sweeper.tell(trial["params"], penalty)
+
+    if objective is not None:
+      outcome = f"{self.study.objective.metric} {objective:.6g} at step {step}"
+    else:
+      outcome = reason(error)
+    seconds = "?" if result["seconds"] is None else f"{result['seconds']:.1f} s"
+    counts = self.store.counts()
+    self.log(f"trial {trial['id']} [{key}] {format_params(trial['params'])} seed "
+             f"{trial['seed']}: {status}, {outcome}, {seconds} "
+             f"({sum(counts[s] for s in store_lib.FINISHED)} finished, "
+             f"{counts['running']} running, {counts['pending']} queued)")
+
+  def run(self) -> None:
+    executor = executors_lib.make_executor(self.executor_spec, self.parallel)
+    interrupted = False
+    try:
+      while True:
+        while len(self.in_flight) < self.parallel and (self.queue or self._propose()):
+          self._submit(executor, self.queue.popleft())
+        if not self.in_flight:
+          break
+        done, _ = concurrent.futures.wait(list(self.in_flight), timeout=POLL_S,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: self.in_flight[f]["id"]):
+          self._finish(future)
+    except KeyboardInterrupt:
+      interrupted = True
+      self.log(f"interrupted: stopping {len(self.in_flight)} running trial(s); they stay "
+               "'running' and resume when `compare_gan sweep` runs again on this workdir")
+      try:
+        executors_lib.stop_trials(executor, self.session)
+      except Exception as e:  # pylint: disable=broad-except  # The interrupt must win.
+        self.log(f"WARNING: could not stop the running trials: {type(e).__name__}: {e}")
+      raise
+    finally:
+      # Interrupted: local trials were just stopped, so waiting for their threads is short;
+      # queued work is cancelled (Dask: submitted trials are cancelled, nothing is awaited).
+      executor.shutdown(wait=True, cancel_futures=interrupted)
+    idle = [k for k in self.order if not self.sweepers[k].exhausted]
+    if idle and self.max_trials is None:
+      self.log(f"WARNING: sweepers of {idle} proposed nothing more before their budget ended")
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point
+# --------------------------------------------------------------------------------------------
+def best_trials(store: store_lib.Store, settings: Sequence[str], mode: str) -> Dict[str, Any]:
+  """setting -> its best trial (a store row with a finite objective), or None."""
+  best: Dict[str, Any] = dict.fromkeys(settings)
+  for trial in store.trials("done"):
+    if trial["objective"] is None:
+      continue
+    current = best.get(trial["setting"])
+    if current is None or (trial["objective"] < current["objective"] if mode == "min"
+                           else trial["objective"] > current["objective"]):
+      best[trial["setting"]] = trial
+  return best
+
+
+def summary_table(store: store_lib.Store, settings: Sequence[str], metric: str,
+                  mode: str) -> str:
+  """A text table: per setting, trials by status and the best trial."""
+  trials = store.trials()
+  best = best_trials(store, settings, mode)
+  rows = [["setting", "done", "failed", "diverged", f"best {metric} ({mode})", "step", "trial",
+           "params"]]
+  for key in settings:
+    statuses = collections.Counter(t["status"] for t in trials if t["setting"] == key)
+    b = best[key]
+    rows.append([key, str(statuses["done"]), str(statuses["failed"]), str(statuses["diverged"]),
+                 "-" if b is None else f"{b['objective']:.6g}",
+                 "-" if b is None else str(b["objective_step"]),
+                 "-" if b is None else str(b["id"]),
+                 "-" if b is None else format_params(b["params"])])
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  return "\n".join(lines)
+
+
+def _trials_dir(workdir: str, trials_dir: Optional[str]) -> str:
+  if trials_dir is None:
+    return os.path.join(os.path.abspath(workdir), TRIALS)
+  return trials_dir if "://" in trials_dir else os.path.abspath(trials_dir)
+
+
+def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), parallel: int = 1,
+              executor: str = "local", max_trials: Optional[int] = None,
+              log: Callable[[str], None] = print,
+              trials_dir: Optional[str] = None) -> Dict[str, Any]:
+  """Runs (or resumes) the sweep of the study file `study_path` in `workdir`.
+
+  Args:
+    workdir: the sweep's directory (local: SQLite and the lock live there); created if absent.
+    study_path: the study gin file (compare_gan.sweep.study); `bindings` apply after it.
+    parallel: trials in flight at once.
+    executor: 'local' or 'dask://host:port' (compare_gan.sweep.executors.make_executor).
+    max_trials: stop proposing once the store holds this many trials (all runs of the workdir
+      together; pending ones still run). None: until every sweeper is exhausted.
+    log: where progress lines go (they also go to <workdir>/sweep.log).
+    trials_dir: the trials' run directories' parent (default <workdir>/trials; may be a
+      shared or gs:// path the executors' workers can write).
+
+  Returns:
+    {'workdir', 'study', 'counts' (status -> trials), 'best' (setting -> best trial row or
+    None), 'table' (the final text table)}.
+
+  Raises:
+    store.DriverBusy: another driver runs on `workdir`.
+    store.StudyMismatch: the workdir holds another study.
+    ValueError: a bad study, executor or argument.
+    KeyboardInterrupt: Ctrl-C or SIGTERM; running trials were stopped and resume next time.
+  """
+  if not isinstance(parallel, int) or parallel < 1:
+    raise ValueError(f"parallel={parallel!r} must be a positive integer.")
+  if max_trials is not None and (not isinstance(max_trials, int) or max_trials < 1):
+    raise ValueError(f"max_trials={max_trials!r} must be a positive integer or None.")
+  os.makedirs(workdir, exist_ok=True)
+  with store_lib.DriverLock(workdir), _sigterm_as_interrupt():
+    logger = _Log(os.path.join(workdir, SWEEP_LOG), log)
+    try:
+      study = study_lib.load_study(study_path, bindings)
+      with store_lib.Store(os.path.join(workdir, store_lib.DATABASE)) as store:
+        first = store.init_study(study)
+        requeued = store.requeue_running()
+        driver = _Driver(study, store, parallel=parallel, executor=executor,
+                         max_trials=max_trials,
+                         trials_dir=_trials_dir(workdir, trials_dir),
+                         log=logger)
+        driver.replay()
+        counts = store.counts()
+        logger(f"study {study.name!r} ({study.path}): {len(study.settings)} setting(s), "
+               f"sweeper {study.sweeper}, budget {study.budget}, seeds {list(study.seeds)}, "
+               f"objective {study.objective.mode} {study.objective.metric}; "
+               + ("new sweep" if first else
+                  f"resuming: {sum(counts[s] for s in store_lib.FINISHED)} finished, "
+                  f"{requeued} re-queued, {counts['pending'] - requeued} pending")
+               + f"; executor {executor} x {parallel}")
+        driver.run()
+        table = summary_table(store, driver.order, study.objective.metric,
+                              study.objective.mode)
+        counts = store.counts()
+        logger(f"sweep finished: {counts['done']} done, {counts['failed']} failed, "
+               f"{counts['diverged']} diverged ({driver.finished_here} run now)\n{table}")
+        return dict(workdir=workdir, study=study.name, counts=counts,
+                    best=best_trials(store, driver.order, study.objective.mode), table=table)
+    finally:
+      logger.close()

@@ -1,0 +1,357 @@
+"""A sweep's state: `<workdir>/study.db` (SQLite, WAL) and the driver lock (DESIGN section 7).
+
+  meta     the study spec ('study_name', 'study_text', 'study_path', 'created', 'schema_version',
+           'objective_metric', 'objective_mode', 'objective_reduce')
+  trials   one row per trial: setting, labels, params, seed, source, status, objective, run
+           directory, host, timings, attempts and the reason of a failure
+  results  every evaluated (trial, step, metric) with its value and protocol card
+
+A trial moves pending -> running -> done | failed | diverged. Every write is one transaction,
+so a driver killed at any moment leaves the database consistent: trials that were `running`
+are re-queued (`requeue_running`) by the next driver and resume in the same run directory.
+In WAL mode readers (`compare_gan report`, pandas) never block the driver and see committed
+rows only. SQLite locking needs a local file system: keep the workdir local even when the
+trials' run directories live on a shared or gs:// path.
+
+Only one driver may own a workdir: `DriverLock` holds an exclusive `flock` on
+`<workdir>/driver.lock` for the driver's lifetime. The operating system releases it when the
+process ends in any way (SIGKILL included), so a crashed driver never leaves a stale lock.
+"""
+
+import contextlib
+import datetime
+import difflib
+import fcntl
+import json
+import math
+import os
+import socket
+import sqlite3
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+SCHEMA_VERSION = "1"
+DATABASE = "study.db"
+LOCK = "driver.lock"
+STATUSES = ("pending", "running", "done", "failed", "diverged")
+FINISHED = ("done", "failed", "diverged")
+EXPORT_FORMATS = (".csv", ".parquet")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS trials (
+  id INTEGER PRIMARY KEY,
+  setting TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  params TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  status TEXT NOT NULL,
+  objective REAL,
+  objective_step INTEGER,
+  run_dir TEXT NOT NULL,
+  host TEXT, created TEXT, started TEXT, finished TEXT,
+  seconds REAL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+  trial_id INTEGER NOT NULL REFERENCES trials(id),
+  step INTEGER NOT NULL, metric TEXT NOT NULL,
+  value REAL, std REAL, n INTEGER, status TEXT, protocol TEXT,
+  PRIMARY KEY (trial_id, step, metric)
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+"""
+_JSON_COLUMNS = ("labels", "params")
+_TRIAL_COLUMNS = ["id", "setting", "seed", "source", "status", "objective", "objective_step",
+                  "run_dir", "host", "created", "started", "finished", "seconds", "attempts",
+                  "error"]
+_RESULT_COLUMNS = ["trial_id", "setting", "step", "metric", "value", "std", "n", "status",
+                   "protocol"]
+
+
+class StudyMismatch(ValueError):
+  """The workdir holds a different study than the one given."""
+
+
+class DriverBusy(RuntimeError):
+  """Another driver holds the workdir's lock."""
+
+
+def now() -> str:
+  """The current time, ISO-8601 UTC to the second."""
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _finite_or_none(value: Any) -> Optional[float]:
+  if value is None:
+    return None
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+class Store:
+  """The SQLite store of one sweep. Use from one thread (the driver's); readers may open the
+  same file concurrently.
+
+  Args:
+    path: the database file, normally `<workdir>/study.db`; created with its tables if absent.
+    busy_timeout_s: how long a write waits for another connection's transaction.
+  """
+
+  def __init__(self, path: str, busy_timeout_s: float = 30.0):
+    self.path = path
+    # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
+    self._db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    self._db.row_factory = sqlite3.Row
+    mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode.lower() != "wal":
+      raise RuntimeError(f"{path}: SQLite refused WAL journal mode (got {mode!r}); the workdir "
+                         "must be on a local file system.")
+    self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    self._db.execute("PRAGMA foreign_keys=ON")
+    # WAL + synchronous=NORMAL is durable against a killed process (not against power loss),
+    # which is what resuming a sweep needs, at a fraction of FULL's fsyncs.
+    self._db.execute("PRAGMA synchronous=NORMAL")
+    with self._transaction() as db:
+      for statement in filter(str.strip, _SCHEMA.split(";")):
+        db.execute(statement)
+
+  def close(self) -> None:
+    self._db.close()
+
+  def __enter__(self) -> "Store":
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
+
+  @contextlib.contextmanager
+  def _transaction(self) -> Iterator[sqlite3.Connection]:
+    self._db.execute("BEGIN IMMEDIATE")
+    try:
+      yield self._db
+    except BaseException:
+      self._db.execute("ROLLBACK")
+      raise
+    self._db.execute("COMMIT")
+
+  # ------------------------------------------------------------------------------------------
+  # The study
+  # ------------------------------------------------------------------------------------------
+  def meta(self) -> Dict[str, str]:
+    """The meta table as a dict (empty before `init_study`)."""
+    return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
+
+  def init_study(self, study) -> bool:
+    """Binds the store to `study` (a `compare_gan.sweep.study.Study`). Returns True on the first
+    run (meta written), False when resuming the same study.
+
+    Raises:
+      StudyMismatch: the store holds another study (the message has a unified diff).
+    """
+    with self._transaction() as db:
+      stored = {row["key"]: row["value"] for row in db.execute("SELECT key, value FROM meta")}
+      if not stored:
+        rows = dict(study_name=study.name, study_text=study.text, study_path=study.path,
+                    created=now(), schema_version=SCHEMA_VERSION,
+                    objective_metric=study.objective.metric, objective_mode=study.objective.mode,
+                    objective_reduce=study.objective.reduce)
+        db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(rows.items()))
+        return True
+    if stored.get("schema_version") != SCHEMA_VERSION:
+      raise StudyMismatch(f"{self.path} has schema version {stored.get('schema_version')!r}; "
+                          f"this compare_gan writes {SCHEMA_VERSION!r}. Use a new --workdir.")
+    if stored.get("study_text") != study.text:
+      diff = "".join(difflib.unified_diff(
+          stored.get("study_text", "").splitlines(True), study.text.splitlines(True),
+          f"study in {self.path}", f"study from {study.path}"))
+      raise StudyMismatch(
+          f"{self.path} holds a different study ({stored.get('study_name')!r} from "
+          f"{stored.get('study_path')}) than {study.path}; its trials would not be comparable. "
+          f"Resume with the same study file and --gin_bindings, or use a new --workdir.\n{diff}")
+    return False
+
+  # ------------------------------------------------------------------------------------------
+  # Trials
+  # ------------------------------------------------------------------------------------------
+  def add_trial(self, *, setting: str, labels: Dict[str, str], params: Dict[str, Any],
+                seed: int, source: str, trials_dir: str, description: str) -> int:
+    """Adds a `pending` trial; its run directory is `<trials_dir>/<id:04d>-<description>`.
+    Returns the new id (1, 2, ... in proposal order)."""
+    with self._transaction() as db:
+      next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM trials").fetchone()[0]
+      run_dir = os.path.join(trials_dir, f"{next_id:04d}-{description}")
+      db.execute(
+          "INSERT INTO trials (id, setting, labels, params, seed, source, status, run_dir, "
+          "created) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+          (next_id, setting, json.dumps(labels, sort_keys=True), json.dumps(params),
+           int(seed), source, run_dir, now()))
+    return next_id
+
+  def mark_running(self, trial_id: int, host: Optional[str] = None) -> None:
+    """pending -> running: counts an attempt and stamps the start time."""
+    with self._transaction() as db:
+      cursor = db.execute(
+          "UPDATE trials SET status = 'running', host = ?, started = ?, attempts = attempts + 1 "
+          "WHERE id = ?", (host or socket.gethostname(), now(), trial_id))
+      if cursor.rowcount != 1:
+        raise KeyError(f"no trial with id {trial_id} in {self.path}")
+
+  def finish_trial(self, trial_id: int, status: str, objective: Optional[float] = None,
+                   objective_step: Optional[int] = None, seconds: Optional[float] = None,
+                   error: Optional[str] = None, records: Sequence[dict] = (), *,
+                   host: Optional[str] = None, started: Optional[str] = None,
+                   finished: Optional[str] = None) -> None:
+    """Records a trial's outcome and its metric records (`compare_gan.metrics.results` records;
+    the newest per (step, metric) replaces the trial's earlier rows) in one transaction."""
+    if status not in FINISHED:
+      raise ValueError(f"finish_trial status {status!r}; valid: {', '.join(FINISHED)}.")
+    newest = {}
+    for r in records:
+      newest[(int(r["step"]), str(r["metric"]))] = r
+    rows = [(trial_id, step, metric, _finite_or_none(r.get("value")),
+             _finite_or_none(r.get("std")), None if r.get("n") is None else int(r["n"]),
+             r.get("status"), json.dumps(r.get("protocol"), sort_keys=True))
+            for (step, metric), r in sorted(newest.items())]
+    with self._transaction() as db:
+      cursor = db.execute(
+          "UPDATE trials SET status = ?, objective = ?, objective_step = ?, seconds = ?, "
+          "error = ?, finished = ?, host = COALESCE(?, host), started = COALESCE(?, started) "
+          "WHERE id = ?",
+          (status, _finite_or_none(objective), objective_step, seconds, error,
+           finished or now(), host, started, trial_id))
+      if cursor.rowcount != 1:
+        raise KeyError(f"no trial with id {trial_id} in {self.path}")
+      db.execute("DELETE FROM results WHERE trial_id = ?", (trial_id,))
+      db.executemany("INSERT INTO results (trial_id, step, metric, value, std, n, status, "
+                     "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+  def requeue_running(self) -> int:
+    """running -> pending (trials a dead driver left behind); returns how many."""
+    with self._transaction() as db:
+      return db.execute("UPDATE trials SET status = 'pending' WHERE status = 'running'").rowcount
+
+  def trials(self, status: Optional[str] = None) -> List[dict]:
+    """Trials in id order (labels and params decoded), optionally only those in `status`."""
+    if status is not None and status not in STATUSES:
+      raise ValueError(f"Unknown trial status {status!r}; valid: {', '.join(STATUSES)}.")
+    query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+    return [self._decode(row) for row in self._db.execute(query, (status,) if status else ())]
+
+  @staticmethod
+  def _decode(row: sqlite3.Row) -> dict:
+    trial = dict(row)
+    for column in _JSON_COLUMNS:
+      trial[column] = json.loads(trial[column])
+    return trial
+
+  def trial(self, trial_id: int) -> dict:
+    """One trial (labels and params decoded)."""
+    row = self._db.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+    if row is None:
+      raise KeyError(f"no trial with id {trial_id} in {self.path}")
+    return self._decode(row)
+
+  def results(self, trial_id: Optional[int] = None) -> List[dict]:
+    """Result rows ordered by (trial_id, step, metric); protocol cards decoded."""
+    query = "SELECT * FROM results" + (" WHERE trial_id = ?" if trial_id is not None else "")
+    rows = self._db.execute(query + " ORDER BY trial_id, step, metric",
+                            (trial_id,) if trial_id is not None else ()).fetchall()
+    out = []
+    for row in rows:
+      result = dict(row)
+      result["protocol"] = json.loads(result["protocol"]) if result["protocol"] else None
+      out.append(result)
+    return out
+
+  def counts(self) -> Dict[str, int]:
+    """Number of trials per status (every status present, zeros included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
+      counts[row[0]] = row[1]
+    return counts
+
+  # ------------------------------------------------------------------------------------------
+  # Export
+  # ------------------------------------------------------------------------------------------
+  def export(self, path: str) -> List[str]:
+    """Writes the trials (one row each; labels and params as columns, `best_in_setting` marking
+    each setting's best objective) to `path` and the result rows to `<stem>_results<suffix>`.
+    The format follows the suffix: .csv or .parquet. Returns both paths."""
+    stem, suffix = os.path.splitext(path)
+    if suffix.lower() not in EXPORT_FORMATS:
+      raise ValueError(f"Cannot export to {path!r}: unknown suffix {suffix!r}; valid: "
+                       f"{', '.join(EXPORT_FORMATS)}.")
+    import pandas as pd  # Only an export needs pandas.
+    maximize = self.meta().get("objective_mode", "min") == "max"
+    trials = self.trials()
+    fixed = set(_TRIAL_COLUMNS)
+    rows = []
+    for trial in trials:
+      row = {k: v for k, v in trial.items() if k not in _JSON_COLUMNS}
+      for prefix, values in (("label_", trial["labels"]), ("param_", trial["params"])):
+        for name, value in values.items():
+          column = name if name not in row and name not in fixed else prefix + name
+          row[column] = json.dumps(value) if isinstance(value, (list, dict)) else value
+      rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else _TRIAL_COLUMNS)
+    frame["best_in_setting"] = False
+    done = frame[frame["objective"].notna()]
+    if len(done):
+      by_setting = done.groupby("setting")["objective"]
+      frame.loc[(by_setting.idxmax() if maximize else by_setting.idxmin()).values,
+                "best_in_setting"] = True
+    settings = {t["id"]: t["setting"] for t in trials}
+    results = pd.DataFrame(
+        [dict(r, setting=settings[r["trial_id"]],
+              protocol=None if r["protocol"] is None else json.dumps(r["protocol"],
+                                                                     sort_keys=True))
+         for r in self.results()], columns=_RESULT_COLUMNS)
+    results_path = f"{stem}_results{suffix}"
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    for out, table in ((path, frame), (results_path, results)):
+      if suffix.lower() == ".csv":
+        table.to_csv(out, index=False)
+      else:
+        table.to_parquet(out, index=False)
+    return [path, results_path]
+
+
+# --------------------------------------------------------------------------------------------
+# The driver lock
+# --------------------------------------------------------------------------------------------
+class DriverLock:
+  """An exclusive `flock` on `<workdir>/driver.lock`, held while the context is open.
+
+  Raises:
+    DriverBusy: (on enter) another process holds it; the message names its pid, host and start.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, LOCK)
+    self._fd: Optional[int] = None
+
+  def __enter__(self) -> "DriverLock":
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: someone else holds it.
+      holder = os.read(fd, 4096).decode(errors="replace").strip() or "an unknown process"
+      os.close(fd)
+      raise DriverBusy(
+          f"{os.path.dirname(self.path)} is in use by another `compare_gan sweep` driver "
+          f"({holder}). Only one driver may run a workdir: wait for it to end or stop it (it "
+          "can be killed at any moment; its running trials are re-queued), or use another "
+          "--workdir.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now()}\n".encode(), 0)
+    self._fd = fd
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    if self._fd is not None:
+      fcntl.flock(self._fd, fcntl.LOCK_UN)
+      os.close(self._fd)
+      self._fd = None
