@@ -50,6 +50,19 @@ def parse_gin(config_files: List[str], bindings: List[str]) -> str:
   return "# compare_gan config, parsed from:\n" + sources + "\n" + gin.config_str()
 
 
+def _parse_or_report(command: str, config_files: List[str], bindings: List[str],
+                     tfds_data_dir: Optional[str]) -> Optional[str]:
+  """`parse_gin` for a command (with `--tfds_data_dir` as a binding); on a config error prints
+  it, prefixed by the command, and returns None."""
+  if tfds_data_dir is not None:
+    bindings = bindings + [f"dataset.tfds_data_dir = {tfds_data_dir!r}"]
+  try:
+    return parse_gin(config_files, bindings)
+  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
+    print(f"compare_gan {command}: config error: {e}", file=sys.stderr)
+    return None
+
+
 def _train(args: argparse.Namespace) -> int:
   if args.export_evaluated and args.schedule == "train":
     print("compare_gan train: --export_evaluated exports the checkpoints a schedule evaluates; "
@@ -66,12 +79,8 @@ def _train(args: argparse.Namespace) -> int:
   if args.mixed_precision is not None:
     value = None if args.mixed_precision == "none" else repr(args.mixed_precision)
     bindings.append(f"train.mixed_precision = {value}")
-  if args.tfds_data_dir is not None:
-    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
-  try:
-    config_text = parse_gin(args.gin_config, bindings)
-  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
-    print(f"compare_gan train: config error: {e}", file=sys.stderr)
+  config_text = _parse_or_report("train", args.gin_config, bindings, args.tfds_data_dir)
+  if config_text is None:
     return EXIT_USAGE
   from compare_gan.training import loop
   from compare_gan.training import schedules
@@ -108,12 +117,9 @@ def _eval(args: argparse.Namespace) -> int:
           "written by `compare_gan train`.", file=sys.stderr)
     return EXIT_USAGE
   bindings = _protocol_bindings(args)
-  if args.tfds_data_dir is not None:
-    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
-  try:
-    parse_gin([config] + args.gin_config, bindings)
-  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
-    print(f"compare_gan eval: config error: {e}", file=sys.stderr)
+  config_text = _parse_or_report("eval", [config] + args.gin_config, bindings,
+                                 args.tfds_data_dir)
+  if config_text is None:
     return EXIT_USAGE
   from compare_gan.metrics import evaluate
   try:
@@ -158,12 +164,8 @@ def _eval_module(args: argparse.Namespace) -> int:
           "(e.g. cifar10, triangles).", file=sys.stderr)
     return EXIT_USAGE
   bindings = [f"dataset.name = {args.dataset!r}"] + _protocol_bindings(args)
-  if args.tfds_data_dir is not None:
-    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
-  try:
-    parse_gin(args.gin_config, bindings)
-  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
-    print(f"compare_gan eval: config error: {e}", file=sys.stderr)
+  config_text = _parse_or_report("eval", args.gin_config, bindings, args.tfds_data_dir)
+  if config_text is None:
     return EXIT_USAGE
   import json
   from compare_gan import export
@@ -202,12 +204,9 @@ def _export(args: argparse.Namespace) -> int:
     print(f"compare_gan export: {e}", file=sys.stderr)
     return EXIT_USAGE
   bindings = list(args.gin_bindings)
-  if args.tfds_data_dir is not None:
-    bindings.append(f"dataset.tfds_data_dir = {args.tfds_data_dir!r}")
-  try:
-    parse_gin([config] + args.gin_config, bindings)
-  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
-    print(f"compare_gan export: config error: {e}", file=sys.stderr)
+  config_text = _parse_or_report("export", [config] + args.gin_config, bindings,
+                                 args.tfds_data_dir)
+  if config_text is None:
     return EXIT_USAGE
   try:
     export.export_run(args.model_dir, args.export_dir, step=args.step,
