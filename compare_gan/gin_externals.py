@@ -5,12 +5,14 @@ Keras symbols our configs name are registered here, under the module names the r
 configs used:
 
   generator/tf.keras.optimizers.Adam.learning_rate = 2e-4
-  ModularGAN.g_optimizer_fn = @generator/tf.keras.optimizers.Adam
+  ModularGAN.g_optimizer = @generator/tf.keras.optimizers.Adam()
   z.distribution_fn = @tf.random.normal
 """
 
 import gin
 import tensorflow as tf
+
+from compare_gan import config
 
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD", "Adagrad", "Adamax", "Nadam", "Lion")
 RANDOM = ("normal", "uniform", "truncated_normal")
@@ -30,3 +32,11 @@ def _register():
 
 
 _register()
+
+config.register_catalogue(
+    "optimizers", "optimizers",
+    lambda: [(f"@tf.keras.optimizers.{name}",
+              f"Keras optimizer (scope it: @generator/tf.keras.optimizers.{name})")
+             for name in OPTIMIZERS])
+config.register_catalogue("distributions", "distributions (z.distribution_fn)",
+                          lambda: [(f"@tf.random.{name}", "") for name in RANDOM])

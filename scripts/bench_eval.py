@@ -238,22 +238,30 @@ def bench_extraction(args: argparse.Namespace) -> Dict[str, Any]:
   resize to 299, (x-128)/128): on the tiny fake graph of the tests (so the figure is the
   preprocessing and pipeline cost) and, when weights are found (`--inception_weights`,
   $COMPARE_GAN_INCEPTION_WEIGHTS or the cache; never downloaded here), on the real network."""
-  import tempfile  # pylint: disable=import-outside-toplevel
-  from compare_gan.metrics import features, inception, testing  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  import sys
+  import tempfile
+  # The fake graph is a test fake, kept in tests/ (not in the package): put tests/ on the path.
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "tests"))
+  import fake_inception  # pylint: disable=import-error
+  from compare_gan.metrics import features
+  from compare_gan.metrics.inception import weights as inception_weights
+  # pylint: enable=import-outside-toplevel
   images = np.random.default_rng(args.seed).uniform(
       size=(args.extract_images, args.extract_size, args.extract_size, 3)).astype(np.float32)
   out: Dict[str, Any] = {"images": args.extract_images, "size": args.extract_size,
                          "batch_size": 64}
   with tempfile.TemporaryDirectory() as tmp:
-    sources = {"fake_graph": testing.write_fake_inception_graph(
+    sources = {"fake_graph": fake_inception.write_fake_inception_graph(
         os.path.join(tmp, "fake.pb"), "frozen_pb")}
     try:
-      sources["real_graph"] = inception.find_inception_weights(args.inception_weights,
-                                                               download=False)
-    except inception.InceptionWeightsNotFound:
+      sources["real_graph"] = inception_weights.find_inception_weights(args.inception_weights,
+                                                                       download=False)
+    except inception_weights.InceptionWeightsNotFound:
       print("extraction: no real Inception weights found; the fake graph only")
     for name, path in sources.items():
-      extractor = inception.load_inception(path, download=False, batch_size=64)
+      extractor = inception_weights.load_inception(path, download=False, batch_size=64)
       extractor(images[:64])  # trace and warm up
       start = time.perf_counter()
       feats = features.extract_features(extractor, images, batch_size=64)

@@ -58,8 +58,8 @@ def _timed_run(cmd, env=None) -> float:
 
 
 def _first_trial(study_path: str):
-  from compare_gan.sweep import study as study_lib
-  study = study_lib.load_study(study_path)
+  from compare_gan.sweep import study_file
+  study = study_file.load_study(study_path)
   setting = study.settings[0]
   if setting.grid:
     params = dict(setting.grid[0])

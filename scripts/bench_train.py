@@ -210,10 +210,10 @@ def build_model(arch, image_shape, precision, xla, width, disc_iters, seed=0, ex
   import gin
   import keras
   import tensorflow as tf
-  from compare_gan import cli
+  from compare_gan import config
   from compare_gan.gans import modular_gan
   gin.clear_config()
-  cli.parse_gin([], _bindings(arch, width, disc_iters, extra))
+  config.parse_gin([], _bindings(arch, width, disc_iters, extra))
   keras.mixed_precision.set_global_policy(precision)
   strategy = tf.distribute.get_strategy()
   with strategy.scope():

@@ -7,13 +7,13 @@ import sys
 import pytest
 
 from compare_gan import cli
-from compare_gan import components
+from compare_gan import config
 
 
 def test_components_lists_every_registered_name(capsys):
   assert cli.main(["components"]) == 0
   printed = capsys.readouterr().out
-  for entries in components.catalogue().values():
+  for entries in config.catalogue().values():
     for name, _ in entries:
       assert name in printed
   for name in ("@hinge", "@wgangp_penalty", "@conditional_batch_norm", "@resnet19()",

@@ -8,7 +8,7 @@ import gin
 import pytest
 import tensorflow_datasets as tfds
 
-from compare_gan import cli
+from compare_gan import config
 from compare_gan.training import loop
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "configs")
@@ -29,10 +29,10 @@ def test_example_config_parses_with_a_header_and_trains(path, tmp_path):
   with open(path) as f:
     text = f.read()
   assert text.startswith("#"), "each config's header says what it reproduces"
-  cli.parse_gin([path], [])
+  config.parse_gin([path], [])
   assert gin.query_parameter("train.training_steps") > 0
   gin.clear_config()
-  cli.parse_gin([path], TINY)
+  config.parse_gin([path], TINY)
   name = gin.query_parameter("dataset.name")
   if name in ("triangles", "ring8"):
     result = loop.train(str(tmp_path / "run"), log=lambda m: None)
@@ -53,12 +53,12 @@ def test_eval_presets_exist():
 
 @pytest.mark.parametrize("path", EVAL_PRESETS, ids=lambda p: os.path.basename(p))
 def test_eval_preset_parses_over_a_run_config_and_builds_its_tasks(path):
-  from compare_gan.metrics import evaluate
+  from compare_gan.metrics import protocol as protocol_lib
   from compare_gan.metrics import tasks
   with open(path) as f:
     assert f.read().startswith("#"), "each preset's header says what protocol it is"
-  cli.parse_gin([os.path.join(CONFIG_DIR, "examples", "triangles_sndcgan.gin"), path], [])
-  protocol = evaluate.evaluation_protocol()
+  config.parse_gin([os.path.join(CONFIG_DIR, "examples", "triangles_sndcgan.gin"), path], [])
+  protocol = protocol_lib.evaluation_protocol()
   assert protocol.metrics and all(isinstance(t, tasks.Task) for t in protocol.metrics)
   for task in protocol.metrics:
     assert task.value_names()

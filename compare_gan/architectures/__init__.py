@@ -5,6 +5,9 @@ Importing this package registers every architecture with gin (`@sndcgan()`, `@dc
 (`@batch_norm`, `@conditional_batch_norm`, `@self_modulated_batch_norm`, `@no_batch_norm`).
 """
 
+import inspect
+
+from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.architectures import ops
@@ -17,3 +20,14 @@ from compare_gan.architectures import sndcgan
 
 ARCHITECTURES = base.ARCHITECTURES
 get_architecture = base.get_architecture
+
+NORMALIZERS = (normalization.no_batch_norm, normalization.batch_norm,
+               normalization.conditional_batch_norm, normalization.self_modulated_batch_norm)
+
+config.register_catalogue(
+    "normalizers", "normalizers (G.batch_norm_fn, D.batch_norm_fn)",
+    lambda: [(f"@{fn.__name__}", config.summary(fn)) for fn in NORMALIZERS])
+config.register_catalogue(
+    "architectures", "architectures",
+    lambda: [(f"@{name}()", config.summary(inspect.getmodule(arch.generator)))
+             for name, arch in sorted(ARCHITECTURES.items())])

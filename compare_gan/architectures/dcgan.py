@@ -19,32 +19,24 @@ def _check(image_shape):
   return dcgan_family.check_square_image(image_shape)
 
 
-class Generator(base.Generator):
+def _to_unit_range(h: tf.Tensor) -> tf.Tensor:
+  """[B, s, s, C] float32 -> [0, 1], written as in the reference so it reads the same."""
+  return 0.5 * tf.nn.tanh(h) + 0.5
+
+
+class Generator(dcgan_family.DeconvGenerator):
   """DCGAN generator; see the module docstring."""
 
   check_image_shape = staticmethod(_check)
 
-  def __init__(self, image_shape, **kwargs):
-    super().__init__(image_shape, **kwargs)
-    sn = self.options.spectral_norm
-    s, s2, s4, s8, s16 = dcgan_family.halvings(self.image_shape[0], 4)
-    self.seed_shape = [s16, s16, self.ch(512)]
-    self.fc = ops.Linear(s16 * s16 * self.ch(512), use_sn=sn, name="g_fc1")
-    self.bns = [self.norm(f"g_bn{i}") for i in range(4)]
-    self.deconvs = [
-        ops.Deconv2D(self.ch(256), (s8, s8), 5, 2, use_sn=sn, name="g_dc1"),
-        ops.Deconv2D(self.ch(128), (s4, s4), 5, 2, use_sn=sn, name="g_dc2"),
-        ops.Deconv2D(self.ch(64), (s2, s2), 5, 2, use_sn=sn, name="g_dc3"),
-        ops.Deconv2D(self.image_shape[-1], (s, s), 5, 2, use_sn=sn, name="g_dc4"),
-    ]
-
-  def generate(self, z, y, training):
-    h = tf.reshape(self.fc(z, training=training), [-1] + self.seed_shape)
-    h = tf.nn.relu(self.bns[0](h, z=z, y=y, training=training))
-    for deconv, bn in zip(self.deconvs[:3], self.bns[1:]):
-      h = tf.nn.relu(bn(deconv(h, training=training), z=z, y=y, training=training))
-    h = tf.cast(self.deconvs[3](h, training=training), tf.float32)
-    return 0.5 * tf.nn.tanh(h) + 0.5
+  TABLE = dcgan_family.GeneratorTable(
+      halvings=4, seed_channels=512, fc_name="g_fc1",
+      bn_names=("g_bn0", "g_bn1", "g_bn2", "g_bn3"),
+      deconvs=(dcgan_family.DeconvSpec(256, 5, 2, "g_dc1"),
+               dcgan_family.DeconvSpec(128, 5, 2, "g_dc2"),
+               dcgan_family.DeconvSpec(64, 5, 2, "g_dc3"),
+               dcgan_family.DeconvSpec(None, 5, 2, "g_dc4")),
+      output=_to_unit_range)
 
 
 class Discriminator(base.Discriminator):

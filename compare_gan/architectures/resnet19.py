@@ -15,11 +15,9 @@ parameters, see docs/differences.md).
 """
 
 import math
-
-import tensorflow as tf
+from typing import List
 
 from compare_gan.architectures import base
-from compare_gan.architectures import ops
 from compare_gan.architectures import resnet_ops
 
 _G_CHANNELS = (8, 8, 4, 4, 2, 1)  # multiples of ch: block i maps [i] -> [i + 1]
@@ -36,54 +34,31 @@ def _check(image_shape):
   return None
 
 
-class Generator(base.Generator):
+class Generator(resnet_ops.ResNetGenerator):
   """ResNet19 generator; see the module docstring."""
 
   check_image_shape = staticmethod(_check)
 
-  def __init__(self, image_shape, **kwargs):
-    super().__init__(image_shape, **kwargs)
-    sn = self.options.spectral_norm
+  def table(self) -> resnet_ops.GeneratorTable:
     channels = [self.ch(64 * m) for m in _G_CHANNELS]
     up_layers = int(math.log2(self.image_shape[0] // 4))
-    self.seed_channels = channels[0]
-    self.fc_noise = ops.Linear(4 * 4 * channels[0], use_sn=sn, name="fc_noise")
-    self.blocks = [
-        resnet_ops.ResNetBlock(self, channels[i], channels[i + 1],
-                               "up" if i < up_layers else "none", name=f"B{i + 1}")
-        for i in range(5)]
-    self.final_norm = self.norm("final_norm")
-    self.final_conv = ops.Conv2D(self.image_shape[-1], 3, use_sn=sn, name="final_conv")
-
-  def generate(self, z, y, training):
-    h = tf.reshape(self.fc_noise(z, training=training), [-1, 4, 4, self.seed_channels])
-    for block in self.blocks:
-      h = block(h, z=z, y=y, training=training)
-    h = tf.nn.relu(self.final_norm(h, z=z, y=y, training=training))
-    return tf.nn.sigmoid(tf.cast(self.final_conv(h, training=training), tf.float32))
+    return resnet_ops.GeneratorTable(4, [
+        resnet_ops.BlockSpec(f"B{i + 1}", channels[i], channels[i + 1],
+                             "up" if i < up_layers else "none")
+        for i in range(5)])
 
 
-class Discriminator(base.Discriminator):
+class Discriminator(resnet_ops.ResNetDiscriminator):
   """ResNet19 discriminator; see the module docstring."""
 
   check_image_shape = staticmethod(_check)
 
-  def __init__(self, image_shape, **kwargs):
-    super().__init__(image_shape, **kwargs)
+  def table(self) -> List[resnet_ops.BlockSpec]:
     channels = [self.image_shape[-1]] + [self.ch(64 * m) for m in _D_CHANNELS]
     down_layers = int(math.log2(self.image_shape[0] // 2))
-    self.blocks = [
-        resnet_ops.ResNetBlock(self, channels[i], channels[i + 1],
-                               "down" if i < down_layers else "none", name=f"B{i}")
-        for i in range(6)]
-    self.final_fc = ops.Linear(1, use_sn=self.options.spectral_norm, name="disc_final_fc")
-
-  def discriminate(self, x, y, training):
-    h = x
-    for block in self.blocks:
-      h = block(h, training=training)
-    h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
-    return self.final_fc(h, training=training), h
+    return [resnet_ops.BlockSpec(f"B{i}", channels[i], channels[i + 1],
+                                 "down" if i < down_layers else "none")
+            for i in range(6)]
 
 
 ARCHITECTURE = base.register_architecture("resnet19", Generator, Discriminator)

@@ -1,4 +1,5 @@
-"""The reference ResNet block (resnet_ops.ResNetBlock), shared by resnet19 and resnet_cifar.
+"""The reference ResNet block (resnet_ops.ResNetBlock) and the table-driven G and D bodies that
+resnet19 and resnet_cifar share.
 
 Generator block ("up" or "none"):
     shortcut = conv3x3(unpool(x))                 # always a learnable 3x3 conv shortcut
@@ -12,7 +13,14 @@ Discriminator block ("down" or "none"):
 Up-sampling is zero-insertion `unpool`; down-sampling is 2x2 average pooling after the conv.
 Conv names follow the reference: `<scale>_conv1`, `<scale>_conv2`, `<scale>_conv_shortcut`,
 where each conv's own scale is "up", "down" or "same".
+
+`ResNetGenerator` and `ResNetDiscriminator` build these blocks from a subclass's `table()`:
+  G: z -> fc_noise -> reshape [B, s0, s0, C0] -> blocks -> BN(final_norm) -> ReLU -> conv3x3
+     (final_conv) -> C -> sigmoid.
+  D: x -> blocks -> ReLU -> global mean pool -> disc_final_fc -> 1.
 """
+
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -71,3 +79,73 @@ class ResNetBlock(keras.layers.Layer):
     if self.scale2 == "down":
       h = ops.avg_pool2(h)
     return h + shortcut
+
+
+class BlockSpec(NamedTuple):
+  """One row of a ResNet table: block `name` maps `in_channels` -> `out_channels` with `scale`.
+
+  Channels are final (already scaled by the width multiplier, or the image's channel count).
+  """
+  name: str
+  in_channels: int
+  out_channels: int
+  scale: str
+
+
+class GeneratorTable(NamedTuple):
+  """A ResNet generator's table: the seed side s0 (fc_noise output [B, s0, s0, C0], with C0 the
+  first block's input channels) and the blocks in order."""
+  seed_side: int
+  blocks: Sequence[BlockSpec]
+
+
+class ResNetGenerator(base.Generator):
+  """ResNet generator body; subclasses implement `table()` (see the module docstring)."""
+
+  def __init__(self, image_shape: Sequence[int], **kwargs):
+    super().__init__(image_shape, **kwargs)
+    sn = self.options.spectral_norm
+    table = self.table()
+    side, channels = table.seed_side, table.blocks[0].in_channels
+    self.seed_shape = [side, side, channels]
+    self.fc_noise = ops.Linear(side * side * channels, use_sn=sn, name="fc_noise")
+    self.blocks = [ResNetBlock(self, b.in_channels, b.out_channels, b.scale, name=b.name)
+                   for b in table.blocks]
+    self.final_norm = self.norm("final_norm")
+    self.final_conv = ops.Conv2D(self.image_shape[-1], 3, use_sn=sn, name="final_conv")
+
+  def table(self) -> GeneratorTable:
+    """The seed side and blocks for `self.image_shape` and `self.options`."""
+    raise NotImplementedError
+
+  def generate(self, z: tf.Tensor, y: Optional[tf.Tensor], training) -> tf.Tensor:
+    """z [B, z_dim] (y [B, K] for conditional normalisers) -> images [B, H, W, C] in [0, 1]."""
+    h = tf.reshape(self.fc_noise(z, training=training), [-1] + self.seed_shape)
+    for block in self.blocks:
+      h = block(h, z=z, y=y, training=training)
+    h = tf.nn.relu(self.final_norm(h, z=z, y=y, training=training))
+    return tf.nn.sigmoid(tf.cast(self.final_conv(h, training=training), tf.float32))
+
+
+class ResNetDiscriminator(base.Discriminator):
+  """ResNet discriminator body; subclasses implement `table()` (see the module docstring)."""
+
+  def __init__(self, image_shape: Sequence[int], **kwargs):
+    super().__init__(image_shape, **kwargs)
+    self.blocks = [ResNetBlock(self, b.in_channels, b.out_channels, b.scale, name=b.name)
+                   for b in self.table()]
+    self.final_fc = ops.Linear(1, use_sn=self.options.spectral_norm, name="disc_final_fc")
+
+  def table(self) -> Sequence[BlockSpec]:
+    """The blocks for `self.image_shape` and `self.options`; the first takes the image."""
+    raise NotImplementedError
+
+  def discriminate(self, x: tf.Tensor, y: Optional[tf.Tensor],
+                   training) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Images x [B, H, W, C] -> (logits [B, 1], pooled features [B, F]); `base` adds the
+    projection of y."""
+    h = x
+    for block in self.blocks:
+      h = block(h, training=training)
+    h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+    return self.final_fc(h, training=training), h

@@ -21,32 +21,25 @@ def _check(image_shape):
   return dcgan_family.check_square_image(image_shape)
 
 
-class Generator(base.Generator):
+def _to_unit_range(h: tf.Tensor) -> tf.Tensor:
+  """[B, s, s, C] float32 -> [0, 1], written as in the reference so it reads the same."""
+  return (tf.nn.tanh(h) + 1.0) / 2.0
+
+
+class Generator(dcgan_family.DeconvGenerator):
   """SNDCGAN generator; see the module docstring."""
 
   check_image_shape = staticmethod(_check)
 
-  def __init__(self, image_shape, **kwargs):
-    super().__init__(image_shape, **kwargs)
-    sn = self.options.spectral_norm
-    s, s2, s4, s8 = dcgan_family.halvings(self.image_shape[0], 3)
-    self.seed_shape = [s8, s8, self.ch(512)]
-    self.fc = ops.Linear(s8 * s8 * self.ch(512), use_sn=sn, name="g_fc1")
-    self.bns = [self.norm(f"g_bn{i}") for i in (1, 2, 3, 4)]
-    self.deconvs = [
-        ops.Deconv2D(self.ch(256), (s4, s4), 4, 2, use_sn=sn, name="g_dc2"),
-        ops.Deconv2D(self.ch(128), (s2, s2), 4, 2, use_sn=sn, name="g_dc3"),
-        ops.Deconv2D(self.ch(64), (s, s), 4, 2, use_sn=sn, name="g_dc4"),
-        ops.Deconv2D(self.image_shape[-1], (s, s), 3, 1, use_sn=sn, name="g_dc5"),
-    ]
-
-  def generate(self, z, y, training):
-    h = tf.reshape(self.fc(z, training=training), [-1] + self.seed_shape)
-    h = tf.nn.relu(self.bns[0](h, z=z, y=y, training=training))
-    for deconv, bn in zip(self.deconvs[:3], self.bns[1:]):
-      h = tf.nn.relu(bn(deconv(h, training=training), z=z, y=y, training=training))
-    h = tf.cast(self.deconvs[3](h, training=training), tf.float32)
-    return (tf.nn.tanh(h) + 1.0) / 2.0
+  # The last deconv keeps the size (stride 1), so three halvings reach the image side.
+  TABLE = dcgan_family.GeneratorTable(
+      halvings=3, seed_channels=512, fc_name="g_fc1",
+      bn_names=("g_bn1", "g_bn2", "g_bn3", "g_bn4"),
+      deconvs=(dcgan_family.DeconvSpec(256, 4, 2, "g_dc2"),
+               dcgan_family.DeconvSpec(128, 4, 2, "g_dc3"),
+               dcgan_family.DeconvSpec(64, 4, 2, "g_dc4"),
+               dcgan_family.DeconvSpec(None, 3, 1, "g_dc5")),
+      output=_to_unit_range)
 
 
 class Discriminator(base.Discriminator):

@@ -28,6 +28,8 @@ from typing import Callable, NamedTuple
 import gin
 import tensorflow as tf
 
+from compare_gan import config
+
 
 class LossResult(NamedTuple):
   """Per-example losses, each of shape [B]."""
@@ -136,3 +138,7 @@ def compute_loss(d_real_logits: tf.Tensor, d_fake_logits: tf.Tensor,
   if not isinstance(result, LossResult):
     raise TypeError(f"loss.fn={fn!r} returned {type(result).__name__}, not a LossResult.")
   return result
+
+
+config.register_catalogue("losses", "losses (loss.fn)",
+                          lambda: [(f"@{fn.__name__}", config.summary(fn)) for fn in LOSSES])

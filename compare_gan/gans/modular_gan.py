@@ -31,77 +31,18 @@ pure: layer state updates (spectral-norm `u`, batch-norm moving averages) are co
 the optimizers apply gradients outside XLA (DESIGN section 5).
 """
 
-import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import gin
 import keras
 import tensorflow as tf
 
-from compare_gan import gin_externals
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.architectures import ops
+from compare_gan.gans import latents
 from compare_gan.gans import losses
 from compare_gan.gans import penalties
-
-# Purposes of random draws; each sub-step folds one of these into its key.
-_Z, _LABELS, _PENALTY = 0, 1, 2
-
-
-# ----------------------------------------------------------------------------------------------
-# Latent distribution (gin `z`)
-# ----------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class LatentDistribution:
-  """The distribution of z: "uniform" on [minval, maxval), "normal" or "truncated_normal"
-  (mean 0, `stddev`). Draws are stateless."""
-  kind: str = "uniform"
-  minval: float = -1.0
-  maxval: float = 1.0
-  stddev: float = 1.0
-
-  def sample(self, shape: Sequence[int], seed: tf.Tensor) -> tf.Tensor:
-    """float32 `shape`, a pure function of `seed` ([2] int)."""
-    if self.kind == "uniform":
-      return tf.random.stateless_uniform(shape, seed, self.minval, self.maxval)
-    if self.kind == "normal":
-      return tf.random.stateless_normal(shape, seed, stddev=self.stddev)
-    return tf.random.stateless_truncated_normal(shape, seed, stddev=self.stddev)
-
-  def as_dict(self) -> dict:
-    return dataclasses.asdict(self)
-
-
-@gin.configurable("z")
-def latent_distribution(distribution_fn=None, minval: float = -1.0, maxval: float = 1.0,
-                        stddev: float = 1.0) -> LatentDistribution:
-  """gin `z` (reference `ModularGAN.z_generator`): `z.distribution_fn` is one of
-  `@tf.random.uniform` (default, on [minval, maxval)), `@tf.random.normal`,
-  `@tf.random.truncated_normal` (both with `stddev`); the draw itself is stateless."""
-  kind = "uniform"
-  if distribution_fn is not None:
-    names = {id(fn): name for name, fn in gin_externals.RANDOM_FUNCTIONS.items()}
-    names.update({id(getattr(tf.random, name)): name for name in gin_externals.RANDOM})
-    if id(distribution_fn) not in names:
-      raise ValueError(f"z.distribution_fn={distribution_fn!r} is not supported; use one of "
-                       + ", ".join(f"@tf.random.{n}" for n in gin_externals.RANDOM) + ".")
-    kind = names[id(distribution_fn)]
-  if kind == "uniform" and not minval < maxval:
-    raise ValueError(f"z.minval={minval} must be below z.maxval={maxval}.")
-  if kind != "uniform" and not stddev > 0:
-    raise ValueError(f"z.stddev={stddev} must be positive.")
-  return LatentDistribution(kind, float(minval), float(maxval), float(stddev))
-
-
-def derive_seed(seed: tf.Tensor, *data) -> tf.Tensor:
-  """Folds integers (step, sub-step, purpose, ...) into a stateless seed ([2] int64)."""
-  seed = tf.cast(seed, tf.int64)
-  for d in data:
-    seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(d, tf.int64))
-  return seed
-
 
 def default_optimizer() -> keras.optimizers.Optimizer:
   """The reference's default: `tf.train.AdamOptimizer(2e-4)` with TF1's beta_1 0.9, beta_2
@@ -178,7 +119,7 @@ class ModularGAN:
     self.conditional = bool(conditional)
     self.fit_label_distribution = bool(fit_label_distribution)
     self.split_disc_calls = bool(deprecated_split_disc_calls)
-    self.z = latent_distribution()
+    self.z = latents.latent_distribution()
     self.seed = int(seed)
 
     with ops.initializer_seed(self.seed):
@@ -330,14 +271,16 @@ class ModularGAN:
     """z [b, z_dim] and fake labels [b] (or None) for this replica, drawn for the global batch."""
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     start = tf.cast(replica, tf.int32) * per_replica
-    z = self.z.sample([global_batch_size, self.z_dim], derive_seed(seed, step, sub_step, _Z))
+    z = self.z.sample([global_batch_size, self.z_dim],
+                      latents.derive_seed(seed, step, sub_step, latents.TRAIN_Z))
     z = z[start:start + per_replica]
     if not self.conditional:
       return z, None
     if self.fit_label_distribution:
       return z, labels
     sampled = tf.random.stateless_uniform(
-        [global_batch_size], derive_seed(seed, step, sub_step, _LABELS), 0, self.num_classes,
+        [global_batch_size], latents.derive_seed(seed, step, sub_step, latents.TRAIN_LABELS), 0,
+        self.num_classes,
         dtype=tf.int32)
     return z, sampled[start:start + per_replica]
 
@@ -375,7 +318,8 @@ class ModularGAN:
       z, fake_labels = self._latents(seed, step, i, global_batch_size, per_replica, labels)
       if i < self.disc_iters:
         grads, terms, new_states = self._d_gradients(
-            real, labels, z, fake_labels, derive_seed(seed, step, i, _PENALTY),
+            real, labels, z, fake_labels,
+            latents.derive_seed(seed, step, i, latents.TRAIN_PENALTY),
             global_batch_size)
         self._assign_states(new_states)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))

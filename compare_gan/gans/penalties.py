@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import gin
 import tensorflow as tf
 
+from compare_gan import config
+
 _SLOPE_EPS = 1e-4
 _DRAGAN_VARIANTS = ("v3", "v2")
 
@@ -159,3 +161,7 @@ def clip_weights(variables: Sequence[tf.Variable],
     raise ValueError(f"weight_clipping.clip_value={clip_value} must be positive.")
   for v in variables:
     v.assign(tf.clip_by_value(v, -clip_value, clip_value))
+
+
+config.register_catalogue("penalties", "penalties (penalty.fn)",
+                          lambda: [(f"@{fn.__name__}", config.summary(fn)) for fn in PENALTIES])

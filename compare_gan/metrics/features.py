@@ -1,6 +1,6 @@
 """Feature extraction for the metrics: exact re-batching, a disk cache, and weight-free pixels.
 
-  extractor = inception.load_inception()            # or pixel_features, or any images -> dict
+  extractor = inception_weights.load_inception()    # or pixel_features, or any images -> dict
   cache = FeatureCache()                             # $COMPARE_GAN_CACHE_DIR/features
   real = cache.get_or_compute(
       {"dataset": fingerprint, "split": "test", "n": 10000, "extractor": extractor.cache_key()},
@@ -20,7 +20,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from compare_gan.metrics import inception
+from compare_gan import run_dir
+from compare_gan.metrics.inception import weights as inception_weights
 
 Features = Dict[str, np.ndarray]
 Extractor = Callable[[np.ndarray], Dict[str, Any]]
@@ -190,7 +191,7 @@ def pixel_features(images, *, max_resolution: Optional[int] = None) -> Features:
 
 def default_feature_cache_dir() -> str:
   """`$COMPARE_GAN_CACHE_DIR/features`, or `~/.cache/compare_gan/features`."""
-  return os.path.join(inception.cache_root(), "features")
+  return os.path.join(inception_weights.cache_root(), "features")
 
 
 def key_hash(key: dict) -> str:
@@ -265,9 +266,10 @@ class FeatureCache:
       arrays[str(name)] = array
     os.makedirs(self.cache_dir, exist_ok=True)
     path = self.path(key)
-    inception.write_atomically(path, lambda f: np.savez(f, **arrays))
+    run_dir.write_atomically(path, lambda f: np.savez(f, **arrays))
     key_text = json.dumps(json.loads(canonical_json(key)), indent=2, sort_keys=True) + "\n"
-    inception.write_atomically(path[:-len(".npz")] + ".json", lambda f: f.write(key_text.encode()))
+    run_dir.write_atomically(path[:-len(".npz")] + ".json",
+                                       lambda f: f.write(key_text.encode()))
     return path
 
   def get_or_compute(self, key: dict, compute: Callable[[], Features]) -> Features:

@@ -1,6 +1,6 @@
 """Exact mode-collapse metrics for the 2-D Gaussian mixtures `ring8` and `grid25`.
 
-The generating mixture is known (compare_gan/synthetic_data.py, `MIXTURES`), so samples can be
+The generating mixture is known (compare_gan/synthetic.py, `MIXTURES`), so samples can be
 scored against it directly, following VEEGAN (Srivastava et al. 2017, synthetic experiments; the
 quotes below are from its project page, github.com/akashgit/VEEGAN) and PacGAN (Lin et al. 2018,
 Table 1), which use the same ring / grid mixtures as Unrolled GANs (Metz et al. 2017):
@@ -25,7 +25,7 @@ Table 1), which use the same ring / grid mixtures as Unrolled GANs (Metz et al. 
     low-quality samples is not stated in what we could read: we use the high-quality one.
     NaN when there is no high-quality sample.
 
-Everything is in the [0, 1]^2 coordinates of `synthetic_data` (ring8: std 0.004, grid25: std
+Everything is in the [0, 1]^2 coordinates of `data/synthetic.py` (ring8: std 0.004, grid25: std
 0.005), which are an affine image of the published ones, so the metrics are unchanged.
 """
 
@@ -33,9 +33,9 @@ from typing import Dict, Union
 
 import numpy as np
 
-from compare_gan import synthetic_data
+from compare_gan.data import synthetic
 
-MixtureLike = Union[str, synthetic_data.MixtureSpec]
+MixtureLike = Union[str, synthetic.MixtureSpec]
 
 
 def mode_metrics(points: np.ndarray, spec_or_name: MixtureLike, *, num_std: float = 3.0,
@@ -44,7 +44,7 @@ def mode_metrics(points: np.ndarray, spec_or_name: MixtureLike, *, num_std: floa
 
   Args:
     points: [N, 2] generated points in [0, 1]^2 coordinates, N >= 1.
-    spec_or_name: a `synthetic_data.MixtureSpec` or a key of `synthetic_data.MIXTURES`
+    spec_or_name: a `synthetic.MixtureSpec` or a key of `synthetic.MIXTURES`
       ("ring8", "grid25").
     num_std: high-quality radius in standard deviations (published: 3), > 0.
     min_count: high-quality samples a mode needs to count as covered (published: 1), >= 1.
@@ -59,8 +59,8 @@ def mode_metrics(points: np.ndarray, spec_or_name: MixtureLike, *, num_std: floa
         sample is high quality;
       "mode_counts": int64 [K] high-quality samples per mode (mode k = spec.centers[k]).
   """
-  spec = (spec_or_name if isinstance(spec_or_name, synthetic_data.MixtureSpec)
-          else synthetic_data.mixture_spec(spec_or_name))
+  spec = (spec_or_name if isinstance(spec_or_name, synthetic.MixtureSpec)
+          else synthetic.mixture_spec(spec_or_name))
   points = np.asarray(points, dtype=np.float64)
   if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] < 1:
     raise ValueError(f"points must be a non-empty [N, 2] array; got shape {points.shape}.")

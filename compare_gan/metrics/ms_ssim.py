@@ -35,6 +35,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from compare_gan.metrics import checks
+
 MSSSIM_POWER_FACTORS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003 (beta_s = gamma_s).
 
 # Pairs filtered per numpy call: bounds memory to ~pairs * H * W * C * 8 bytes * a few temporaries
@@ -138,8 +140,7 @@ def _pair_ms_ssim(pyr1: List[_Scale], pyr2: List[_Scale], idx1: np.ndarray, idx2
 
 def _check_settings(filter_size: int, filter_sigma: float, max_val: float,
                     power_factors: Sequence[float]) -> np.ndarray:
-  if int(filter_size) != filter_size or filter_size < 1:
-    raise ValueError(f"filter_size must be a positive integer; got {filter_size!r}.")
+  checks.integer_at_least("filter_size", filter_size)
   if not filter_sigma > 0:
     raise ValueError(f"filter_sigma must be > 0; got {filter_sigma!r}.")
   if not max_val > 0:
@@ -155,8 +156,7 @@ def _check_images(name: str, images) -> np.ndarray:
   images = np.asarray(images, dtype=np.float64)
   if images.ndim != 4 or min(images.shape) < 1:
     raise ValueError(f"{name} must be a non-empty [N, H, W, C] array; got shape {images.shape}.")
-  if not np.all(np.isfinite(images)):
-    raise ValueError(f"{name} contains NaN or infinite values.")
+  checks.finite({name: images})
   return images
 
 
@@ -252,14 +252,11 @@ def ms_ssim_score(images: np.ndarray, *, batch_size: int = 64, num_batches: int 
   if images.min() < 0.0 or images.max() > 1.0:
     raise ValueError(f"images must be in [0, 1] (they are scaled by 255 for max_val 255); got "
                      f"values in [{images.min()}, {images.max()}].")
-  if int(batch_size) != batch_size or batch_size < 2:
-    raise ValueError(f"batch_size must be an integer >= 2; got {batch_size!r}.")
-  if int(num_batches) != num_batches or num_batches < 1:
-    raise ValueError(f"num_batches must be an integer >= 1; got {num_batches!r}.")
+  checks.integer_at_least("batch_size", batch_size, 2)
+  checks.integer_at_least("num_batches", num_batches)
   if images.shape[0] < batch_size:
     raise ValueError(f"Need at least batch_size = {batch_size} images; got {images.shape[0]}.")
-  if int(seed) != seed or seed < 0:
-    raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+  checks.non_negative_integer("seed", seed)
   scores = []
   for b in range(int(num_batches)):
     rng = np.random.default_rng([int(seed), b])

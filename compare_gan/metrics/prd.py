@@ -30,6 +30,8 @@ from typing import Tuple
 import numpy as np
 from sklearn import cluster
 
+from compare_gan.metrics import checks
+
 # Slack for "in [0, 1]" and "sums to 1": float64 rounding of sums of <= 1e6 terms stays far below.
 _TOLERANCE = 1e-6
 
@@ -87,11 +89,7 @@ def compute_prd_from_embedding(eval_data: np.ndarray, ref_data: np.ndarray,
   Returns:
     (precision, recall), each float64 [num_angles] in [0, 1].
   """
-  eval_data = np.asarray(eval_data, dtype=np.float64)
-  ref_data = np.asarray(ref_data, dtype=np.float64)
-  if eval_data.ndim != 2 or ref_data.ndim != 2 or eval_data.shape[1] != ref_data.shape[1]:
-    raise ValueError(f"eval_data and ref_data must be 2-D [N, D] and [M, D] arrays with the same "
-                     f"D; got shapes {eval_data.shape} and {ref_data.shape}.")
+  eval_data, ref_data = checks.feature_sets("eval_data", eval_data, "ref_data", ref_data)
   if enforce_balance and eval_data.shape[0] != ref_data.shape[0]:
     raise ValueError(f"The number of points in eval_data ({eval_data.shape[0]}) is not equal to "
                      f"the number of points in ref_data ({ref_data.shape[0]}). To disable this "
@@ -99,18 +97,14 @@ def compute_prd_from_embedding(eval_data: np.ndarray, ref_data: np.ndarray,
   if min(eval_data.shape[0], ref_data.shape[0]) < 1:
     raise ValueError(f"eval_data and ref_data must be non-empty; got shapes {eval_data.shape} "
                      f"and {ref_data.shape}.")
-  if not (np.all(np.isfinite(eval_data)) and np.all(np.isfinite(ref_data))):
-    raise ValueError("eval_data and ref_data must be finite (no NaN or infinity).")
+  checks.finite({"eval_data": eval_data, "ref_data": ref_data})
   total = eval_data.shape[0] + ref_data.shape[0]
   if int(num_clusters) != num_clusters or not 2 <= num_clusters <= total:
     raise ValueError(f"num_clusters must be an integer in [2, N + M] = [2, {total}]; got "
                      f"{num_clusters!r}.")
-  if int(num_runs) != num_runs or num_runs < 1:
-    raise ValueError(f"num_runs must be an integer >= 1; got {num_runs!r}.")
-  if int(batch_size) != batch_size or batch_size < 1:
-    raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
-  if int(seed) != seed or seed < 0:
-    raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+  checks.integer_at_least("num_runs", num_runs)
+  checks.integer_at_least("batch_size", batch_size)
+  checks.non_negative_integer("seed", seed)
 
   run_states = np.random.SeedSequence([int(seed)]).spawn(int(num_runs))
   precisions, recalls = [], []

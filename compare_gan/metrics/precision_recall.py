@@ -32,23 +32,19 @@ from typing import Iterator, Tuple
 
 import numpy as np
 
+from compare_gan.metrics import checks
+
 _DEFAULT_BATCH = 1024  # 1024 x 10k float64 blocks: 80 MB each.
 
 
 def _check_features(real_features, fake_features, k: int,
                     batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
   """float64 copies of the two sets, centred on the real mean, after the shape checks."""
-  real = np.asarray(real_features, dtype=np.float64)
-  fake = np.asarray(fake_features, dtype=np.float64)
-  if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-    raise ValueError(f"real_features and fake_features must be 2-D [N, D] and [M, D] arrays with "
-                     f"the same D; got shapes {real.shape} and {fake.shape}.")
-  if int(k) != k or k < 1:
-    raise ValueError(f"k must be an integer >= 1; got {k!r}.")
-  if int(batch_size) != batch_size or batch_size < 1:
-    raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
-  if not (np.all(np.isfinite(real)) and np.all(np.isfinite(fake))):
-    raise ValueError("real_features and fake_features must be finite (no NaN or infinity).")
+  real, fake = checks.feature_sets("real_features", real_features, "fake_features",
+                                   fake_features)
+  checks.integer_at_least("k", k)
+  checks.integer_at_least("batch_size", batch_size)
+  checks.finite({"real_features": real, "fake_features": fake})
   center = real.mean(axis=0) if real.shape[0] else 0.0
   return real - center, fake - center
 

@@ -19,74 +19,22 @@ every metric (sorted), then every gin parameter of operative_config.gin as `scop
 """
 
 import csv
-import datetime
 import io
-import json
 import logging
 import os
-from typing import Dict, List, Set
+from typing import Dict, List
 
-import tensorflow as tf
-
-from compare_gan.training import run_dir
-
-METRICS = "metrics.jsonl"
-SCORES = "scores.csv"
-EVAL_TENSORBOARD = os.path.join(run_dir.TENSORBOARD, "eval")
-
-
-def now() -> str:
-  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def read_metrics(model_dir: str) -> List[dict]:
-  """Every record of model_dir/metrics.jsonl, in file order (unparsable lines skipped)."""
-  path = os.path.join(model_dir, METRICS)
-  if not tf.io.gfile.exists(path):
-    return []
-  records = []
-  with tf.io.gfile.GFile(path) as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        record = json.loads(line)
-        if not isinstance(record, dict) or "step" not in record or "metric" not in record:
-          raise ValueError("not a metric record")
-      except ValueError as e:
-        logging.warning("%s line %d is not a metric record (%s); skipped", path, number, e)
-        continue
-      records.append(record)
-  return records
-
-
-def latest(records: List[dict]) -> Dict[int, Dict[str, dict]]:
-  """step -> metric -> the newest record of that (step, metric)."""
-  out: Dict[int, Dict[str, dict]] = {}
-  for r in records:
-    out.setdefault(int(r["step"]), {})[r["metric"]] = r
-  return dict(sorted(out.items()))
-
-
-def evaluated_steps(model_dir: str) -> Set[int]:
-  return set(latest(read_metrics(model_dir)))
+from compare_gan import run_dir
 
 
 def record(model_dir: str, records: List[dict]) -> None:
   """Appends `records` to metrics.jsonl, rewrites scores.csv, writes TensorBoard scalars."""
   if not records:
     return
-  path = os.path.join(model_dir, METRICS)
-  old = ""
-  if tf.io.gfile.exists(path):
-    with tf.io.gfile.GFile(path) as f:
-      old = f.read()
-    if old and not old.endswith("\n"):
-      old += "\n"
-  new = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records)
-  run_dir.write_atomically(path, old + new)
+  run_dir.append_metrics(model_dir, records)
   write_scores_csv(model_dir)
-  writer = tf.summary.create_file_writer(os.path.join(model_dir, EVAL_TENSORBOARD))
+  import tensorflow as tf  # Only the TensorBoard scalars need it.
+  writer = tf.summary.create_file_writer(os.path.join(model_dir, run_dir.EVAL_TENSORBOARD))
   with writer.as_default():
     for r in records:
       if r.get("value") is not None:
@@ -99,13 +47,8 @@ def gin_parameters(model_dir: str) -> Dict[str, str]:
   """`scope/selector.arg` -> value text of every binding in operative_config.gin (or
   config.gin before the first step)."""
   import gin
-  for name in (run_dir.OPERATIVE_CONFIG, run_dir.CONFIG):
-    path = os.path.join(model_dir, name)
-    if tf.io.gfile.exists(path):
-      with tf.io.gfile.GFile(path) as f:
-        text = f.read()
-      break
-  else:
+  path, text = run_dir.read_config(model_dir)
+  if text is None:
     return {}
   params = {}
   try:
@@ -136,7 +79,7 @@ def _value_text(value) -> str:
 
 
 def write_scores_csv(model_dir: str) -> None:
-  by_step = latest(read_metrics(model_dir))
+  by_step = run_dir.latest_metrics(run_dir.read_metrics(model_dir))
   metrics = sorted({m for per in by_step.values() for m in per})
   params = gin_parameters(model_dir)
   header = ["checkpoint_path", "step"] + [f"{m}_{s}" for m in metrics
@@ -158,4 +101,4 @@ def write_scores_csv(model_dir: str) -> None:
                 "_".join(f"{v:.6g}" for v in r.get("values", []))]
     row += list(params.values())
     writer.writerow(row)
-  run_dir.write_atomically(os.path.join(model_dir, SCORES), out.getvalue())
+  run_dir.write_atomically(os.path.join(model_dir, run_dir.SCORES), out.getvalue())

@@ -27,6 +27,8 @@ from typing import Tuple
 
 import numpy as np
 
+from compare_gan.metrics import checks
+
 # Rows projected per GEMM: bounds the float64 copy of a block to rows * D * 8 bytes
 # (1024 flattened 64x64x3 images: 100 MB).
 _ROWS_PER_BLOCK = 1024
@@ -90,14 +92,11 @@ def sliced_wasserstein_distance(real: np.ndarray, fake: np.ndarray, *, num_proje
   if real.shape[0] < 1 or fake.shape[0] < 1:
     raise ValueError(f"real and fake must each hold at least one sample; got shapes {real.shape} "
                      f"and {fake.shape}.")
-  if int(num_projections) != num_projections or num_projections < 1:
-    raise ValueError(f"num_projections must be an integer >= 1; got {num_projections!r}.")
-  if int(seed) != seed or seed < 0:
-    raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+  checks.integer_at_least("num_projections", num_projections)
+  checks.non_negative_integer("seed", seed)
   real = real.reshape(real.shape[0], -1)
   fake = fake.reshape(fake.shape[0], -1)
-  if not (np.all(np.isfinite(real)) and np.all(np.isfinite(fake))):
-    raise ValueError("real and fake must be finite (no NaN or infinity).")
+  checks.finite({"real": real, "fake": fake})
 
   directions = random_directions(real.shape[1], int(num_projections), int(seed))
   real_sorted = _project(real, directions)  # [L, N]

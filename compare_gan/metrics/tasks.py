@@ -10,7 +10,7 @@ fake set at a time (the loop averages over `evaluation.num_averaging_runs` sets)
 
 Feature kinds:
   inception  pool_3 [N, 2048] and logits [N, 1008] of the 2015-12-05 Inception network
-             (`metrics/inception.py`); needs its weights.
+             (`metrics/inception/`); needs its weights.
   pixels     the images flattened (2-D points as they are); images above 32x32 are first
              average-pooled to 32x32 so that 10k of them fit in memory. Weight-free.
   images     the first fake images themselves (MS-SSIM; the real images are not used).
@@ -21,10 +21,12 @@ variant on pixels carries a `_pixels` suffix, so values on different features ne
 """
 
 import dataclasses
-from typing import Dict, List, Optional
+from typing import Callable, ClassVar, Dict, List, Optional, Type
 
 import gin
 import numpy as np
+
+from compare_gan import config
 
 FEATURE_KINDS = ("inception", "pixels", "images")
 PIXEL_RESOLUTION = 32  # Pixel features of larger images are average-pooled to this size.
@@ -32,6 +34,7 @@ PIXEL_RESOLUTION = 32  # Pixel features of larger images are average-pooled to t
 
 class Task:
   """A metric: `features` it needs, `needs_real`, and `__call__(real, fake) -> {name: value}`."""
+  gin_name: ClassVar[str]  # Set by `_register`, so that the gin name is written once.
   features: str = "inception"
   needs_real: bool = True
 
@@ -46,6 +49,21 @@ class Task:
     """The task's protocol settings (go into every value's protocol card)."""
     settings = dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
     return {"task": type(self).gin_name, "features": self.features, **settings}
+
+
+# Gin name -> task class, in definition order (error messages list the valid `@name()`s from it).
+TASKS: Dict[str, Type[Task]] = {}
+
+
+def _register(gin_name: str) -> Callable[[Type[Task]], Type[Task]]:
+  """Class decorator: registers a task with gin under `gin_name`, sets `cls.gin_name` and adds it
+  to `TASKS`, so that the one name serves gin references, protocol cards and `TASKS`."""
+  def register(cls: Type[Task]) -> Type[Task]:
+    cls.gin_name = gin_name
+    cls = gin.configurable(gin_name)(cls)
+    TASKS[gin_name] = cls
+    return cls
+  return register
 
 
 def _features_kind(task: str, features: str, allowed=("inception", "pixels")) -> str:
@@ -66,11 +84,10 @@ def _embedding(features: Dict[str, np.ndarray], kind: str) -> np.ndarray:
 # Inception-feature metrics (the reference's)
 # ----------------------------------------------------------------------------------------------
 
-@gin.configurable("fid_score")
+@_register("fid_score")
 @dataclasses.dataclass
 class FIDScore(Task):
   """Frechet Inception distance (Heusel et al. 2017) on pool_3, float64, unbiased covariance."""
-  gin_name = "fid_score"
 
   def value_names(self):
     return ["fid_score"]
@@ -80,13 +97,12 @@ class FIDScore(Task):
     return {"fid_score": fid.frechet_distance(real["pool_3"], fake["pool_3"])}
 
 
-@gin.configurable("inception_score")
+@_register("inception_score")
 @dataclasses.dataclass
 class InceptionScore(Task):
   """Inception score (Salimans et al. 2016) of the fake logits; `splits=1` is compare_gan's
   protocol (TF-GAN's `classifier_score_from_logits` over all N), 10 the common one."""
   splits: int = 1
-  gin_name = "inception_score"
   needs_real = False
 
   def value_names(self):
@@ -98,7 +114,7 @@ class InceptionScore(Task):
     return {"inception_score": mean}
 
 
-@gin.configurable("kid_score")
+@_register("kid_score")
 @dataclasses.dataclass
 class KIDScore(Task):
   """Kernel Inception distance (Binkowski et al. 2018), unbiased MMD^2 with the cubic
@@ -108,7 +124,6 @@ class KIDScore(Task):
   max_block_size: int = 1024
   num_subsets: int = 100
   subset_size: int = 1000
-  gin_name = "kid_score"
 
   def value_names(self):
     return ["kid_score"]
@@ -125,7 +140,7 @@ class KIDScore(Task):
 # Diversity and precision/recall metrics (Inception features or pixels)
 # ----------------------------------------------------------------------------------------------
 
-@gin.configurable("ms_ssim")
+@_register("ms_ssim")
 @dataclasses.dataclass
 class MultiscaleSSIM(Task):
   """Mean MS-SSIM over all ordered pairs of distinct fake images in `num_batches` batches of
@@ -133,7 +148,6 @@ class MultiscaleSSIM(Task):
   Images only (not 2-D points)."""
   batch_size: int = 64
   num_batches: int = 5
-  gin_name = "ms_ssim"
   features = "images"
   needs_real = False
 
@@ -150,13 +164,13 @@ class MultiscaleSSIM(Task):
     # Batches are drawn without replacement within a batch: fewer images than one batch would
     # change the protocol, so that is an error rather than a silently smaller batch.
     if len(images) < self.batch_size:
-      raise ValueError(f"ms_ssim.batch_size={self.batch_size} is larger than the "
+      raise ValueError(f"{self.gin_name}.batch_size={self.batch_size} is larger than the "
                        f"{len(images)} fake images evaluated.")
     return {"ms_ssim": ms_ssim.ms_ssim_score(images, batch_size=self.batch_size,
                                              num_batches=self.num_batches, seed=0)}
 
 
-@gin.configurable("prd_score")
+@_register("prd_score")
 @dataclasses.dataclass
 class PRDScore(Task):
   """Precision and recall for distributions (Sajjadi et al. 2018): max F_8 (recall) and
@@ -165,10 +179,9 @@ class PRDScore(Task):
   num_clusters: int = 20
   num_angles: int = 1001
   num_runs: int = 10
-  gin_name = "prd_score"
 
   def __post_init__(self):
-    _features_kind("prd_score", self.features)
+    _features_kind(self.gin_name, self.features)
 
   def value_names(self):
     s = _suffix(self.features)
@@ -184,16 +197,15 @@ class PRDScore(Task):
     return {names[0]: f8, names[1]: f1_8}
 
 
-@gin.configurable("precision_recall")
+@_register("precision_recall")
 @dataclasses.dataclass
 class PrecisionRecall(Task):
   """Improved precision and recall (Kynkaanniemi et al. 2019), k-NN balls with k = `k`."""
   features: str = "inception"
   k: int = 3
-  gin_name = "precision_recall"
 
   def __post_init__(self):
-    _features_kind("precision_recall", self.features)
+    _features_kind(self.gin_name, self.features)
 
   def value_names(self):
     s = _suffix(self.features)
@@ -207,16 +219,15 @@ class PrecisionRecall(Task):
     return {names[0]: p, names[1]: r}
 
 
-@gin.configurable("density_coverage")
+@_register("density_coverage")
 @dataclasses.dataclass
 class DensityCoverage(Task):
   """Density and coverage (Naeem et al. 2020), real k-NN balls with k = `k`."""
   features: str = "inception"
   k: int = 5
-  gin_name = "density_coverage"
 
   def __post_init__(self):
-    _features_kind("density_coverage", self.features)
+    _features_kind(self.gin_name, self.features)
 
   def value_names(self):
     s = _suffix(self.features)
@@ -234,13 +245,12 @@ class DensityCoverage(Task):
 # Weight-free metrics for the built-in data
 # ----------------------------------------------------------------------------------------------
 
-@gin.configurable("sliced_wasserstein")
+@_register("sliced_wasserstein")
 @dataclasses.dataclass
 class SlicedWasserstein(Task):
   """Sliced Wasserstein distance between real and fake pixels (or 2-D points), averaged over
   `num_projections` seeded random directions."""
   num_projections: int = 256
-  gin_name = "sliced_wasserstein"
   features = "pixels"
 
   def value_names(self):
@@ -252,7 +262,7 @@ class SlicedWasserstein(Task):
         real["pixels"], fake["pixels"], num_projections=self.num_projections, seed=0)}
 
 
-@gin.configurable("mode_metrics")
+@_register("mode_metrics")
 @dataclasses.dataclass
 class ModeMetrics(Task):
   """Exact mode statistics of the 2-D Gaussian mixtures (ring8, grid25): the rate of
@@ -260,7 +270,6 @@ class ModeMetrics(Task):
   least one (VEEGAN, PacGAN), and the KL divergence of their mode histogram from uniform
   (`reverse_kl`, nats; undefined, recorded as null, when no sample is high quality)."""
   num_std: float = 3.0
-  gin_name = "mode_metrics"
   features = "pixels"
   needs_real = False
   mixture: Optional[str] = dataclasses.field(default=None, repr=False)  # set by the loop
@@ -281,11 +290,6 @@ class ModeMetrics(Task):
     return card
 
 
-TASKS = {cls.gin_name: cls for cls in (FIDScore, InceptionScore, KIDScore, MultiscaleSSIM,
-                                       PRDScore, PrecisionRecall, DensityCoverage,
-                                       SlicedWasserstein, ModeMetrics)}
-
-
 def default_tasks(dataset_name: str, image_shape, inception_available: bool) -> List[Task]:
   """The metrics `compare_gan eval` computes when `evaluation.metrics` is not set.
 
@@ -302,3 +306,8 @@ def default_tasks(dataset_name: str, image_shape, inception_available: bool) -> 
     tasks += [FIDScore(), InceptionScore(), KIDScore()]
   tasks += [MultiscaleSSIM(), SlicedWasserstein(), PrecisionRecall(features="pixels")]
   return tasks
+
+
+config.register_catalogue(
+    "metrics", "metrics (evaluation.metrics)",
+    lambda: [(f"@{name}()", config.summary(task)) for name, task in TASKS.items()])

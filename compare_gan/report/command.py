@@ -19,7 +19,8 @@ import re
 import sys
 from typing import Callable, List, Optional
 
-EXIT_USAGE = 2
+from compare_gan import run_dir as run_dir_lib
+
 # Metrics where higher is better, for a --metric other than the objective given without --mode.
 HIGHER_IS_BETTER = ("inception_score", "precision", "recall", "prd_")
 
@@ -34,18 +35,19 @@ def make_report(workdir: str, out: Optional[str] = None, metric: Optional[str] =
                 draw: bool = True, log: Callable[[str], None] = print) -> dict:
   """Writes the report of <workdir>/study.db under `out` (default <workdir>/report).
 
-  metric / mode default to the study's objective (`study.objective`, `study.mode` in the
-  stored study text; fid_score / min when unset); a metric other than the objective is taken
-  per trial as its best value over steps in the results table. `draw=False` writes the tables
-  and CSVs only (no matplotlib). Returns {'metric', 'mode', 'markdown' (the best-model
-  table), 'files' (paths written), 'messages'}.
-  Raises FileNotFoundError (no study.db) or ValueError (unreadable database, unknown metric).
+  metric / mode default to the study's objective (`study.objective`, `study.mode`), as the
+  sweep stored it in study.db; a metric other than the objective is taken per trial as its
+  best value over steps in the results table. `draw=False` writes the tables and CSVs only
+  (no matplotlib). Returns {'metric', 'mode', 'markdown' (the best-model table), 'files'
+  (paths written), 'messages'}.
+  Raises FileNotFoundError (no study.db) or ValueError (unreadable database, no objective
+  recorded, unknown metric).
   """
   from compare_gan.report import tables  # pandas: not imported by `compare_gan --help`.
   if bootstrap_samples < 1:
     raise ValueError(f"bootstrap_samples = {bootstrap_samples}; it must be at least 1.")
   trials, results = tables.load(workdir)
-  objective = tables.objective_of(tables.read_meta(workdir).get("study_text", ""))
+  objective = tables.read_objective(workdir)
   metric = metric or objective[0]
   mode = mode or (objective[1] if metric == objective[0] else default_mode(metric))
   known = set(tables.metrics_in(results)) | {objective[0]}
@@ -104,16 +106,16 @@ def _run(args: argparse.Namespace) -> int:
                          log=lambda m: print(m, file=sys.stderr))
   except (FileNotFoundError, ValueError) as e:
     print(f"compare_gan report: {e}", file=sys.stderr)
-    return EXIT_USAGE
+    return run_dir_lib.EXIT_USAGE
   print(f"Best model per setting by {report['metric']} ({report['mode']}):\n")
   print(report["markdown"])
   print("Files written:")
   for path in report["files"]:
     print(f"  {path}")
-  return 0
+  return run_dir_lib.EXIT_OK
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
   """Registers `report` on the `compare_gan` subparsers; the command runs `args.run(args)`."""
   p = subparsers.add_parser(
       "report", help="tables and plots of a sweep's study.db (best models, top 5%%, budget)",

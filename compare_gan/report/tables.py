@@ -20,19 +20,17 @@ import pathlib
 import re
 import sqlite3
 import zlib
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
-DB = "study.db"
-MODES = ("min", "max")
-COUNTED = ("done", "failed", "diverged")
-DEFAULT_OBJECTIVE = ("fid_score", "min")
-TRIAL_COLUMNS = ("id", "setting", "labels", "params", "seed", "source", "status", "objective",
-                 "objective_step", "run_dir", "host", "created", "started", "finished",
-                 "seconds", "attempts", "error")
-RESULT_COLUMNS = ("trial_id", "step", "metric", "value", "std", "n", "status", "protocol")
+# The store owns study.db (file name, tables, meta keys, trial statuses); the study model owns
+# the objective's modes. Neither imports TensorFlow or gin.
+from compare_gan.sweep import store as store_lib
+from compare_gan.sweep import study as study_lib
+
+COUNTED = store_lib.FINISHED  # Trial statuses counted per setting in `best_models`.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +38,7 @@ RESULT_COLUMNS = ("trial_id", "step", "metric", "value", "std", "n", "status", "
 
 def connect(workdir: str) -> sqlite3.Connection:
   """A read-only connection to <workdir>/study.db; FileNotFoundError naming it if missing."""
-  path = os.path.join(workdir, DB)
+  path = os.path.join(workdir, store_lib.DATABASE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path} does not exist; --workdir must be a directory written by "
                             "`compare_gan sweep`.")
@@ -66,8 +64,8 @@ def load(workdir: str) -> Tuple[pd.DataFrame, pd.DataFrame]:
   conn = connect(workdir)
   try:
     conn.execute("BEGIN")  # One snapshot for both tables while a driver writes.
-    trials = _select(conn, "trials", TRIAL_COLUMNS, "id")
-    results = _select(conn, "results", RESULT_COLUMNS, "trial_id, step, metric")
+    trials = _select(conn, "trials", store_lib.TRIAL_COLUMNS, "id")
+    results = _select(conn, "results", store_lib.RESULT_COLUMNS, "trial_id, step, metric")
     conn.execute("ROLLBACK")
   finally:
     conn.close()
@@ -88,17 +86,18 @@ def read_meta(workdir: str) -> Dict[str, str]:
     conn.close()
 
 
-def objective_of(study_text: str) -> Tuple[str, str]:
-  """(metric, mode) bound by `study.objective` / `study.mode` in a study's gin text; the first
-  binding counts (the stored text starts with the resolved config), defaults fid_score/min."""
-  found = []
-  for name, default in zip(("objective", "mode"), DEFAULT_OBJECTIVE):
-    match = re.search(rf"^\s*study\.{name}\s*=\s*(['\"])([^'\"]+)\1", study_text or "",
-                      re.MULTILINE)
-    found.append(match.group(2) if match else default)
-  if found[1] not in MODES:
-    raise ValueError(f"study.mode = {found[1]!r} in study.db; valid: {', '.join(MODES)}.")
-  return found[0], found[1]
+def read_objective(workdir: str) -> Tuple[str, str]:
+  """(metric, mode) of the study's objective, as the sweep stored it in <workdir>/study.db.
+
+  Raises:
+    FileNotFoundError: no study.db.
+    ValueError: study.db has no objective recorded, or an unknown mode.
+  """
+  metric, mode = store_lib.stored_objective(read_meta(workdir))
+  if mode not in study_lib.MODES:
+    raise ValueError(f"objective_mode = {mode!r} in study.db; valid: "
+                     f"{', '.join(study_lib.MODES)}.")
+  return metric, mode
 
 
 def setting_name(labels: Dict[str, str]) -> str:
@@ -111,8 +110,8 @@ def with_values(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
   """trials plus `value` and `value_step`: the study's objective when (metric, mode) is it,
   else the best (by mode) finite 'ok' value of `metric` over a trial's steps in `results`.
   NaN for trials that are not done or have no value."""
-  if mode not in MODES:
-    raise ValueError(f"mode {mode!r}; valid: {', '.join(MODES)}.")
+  if mode not in study_lib.MODES:
+    raise ValueError(f"mode {mode!r}; valid: {', '.join(study_lib.MODES)}.")
   out = trials.copy()
   if (metric, mode) == tuple(objective):
     out["value"], out["value_step"] = out["objective"], out["objective_step"]
@@ -132,6 +131,7 @@ def with_values(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
 
 
 def metrics_in(results: pd.DataFrame) -> List[str]:
+  """The metric names in a results table (from `load`), sorted."""
   return sorted(results["metric"].unique())
 
 
@@ -269,7 +269,7 @@ def budget_table(trials: pd.DataFrame, metric: str, mode: str, samples: int = 10
 # ---------------------------------------------------------------------------------------------
 # Markdown and LaTeX, written here (no tabulate / jinja2).
 
-def format_metric(value) -> str:
+def format_metric(value: Any) -> str:
   """3 decimals for FID-like values (|v| >= 1), 4 significant digits below; '' for NaN."""
   if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
     return ""
@@ -277,7 +277,7 @@ def format_metric(value) -> str:
   return f"{value:.3f}" if abs(value) >= 1 else f"{value:.4g}"
 
 
-def format_cell(value) -> str:
+def format_cell(value: Any) -> str:
   """Parameters and counts: ints as ints, floats with 4 significant digits, '' for missing."""
   if value is None or value is pd.NA:
     return ""
@@ -318,6 +318,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
+  """`text` with LaTeX's special characters escaped, for a tabular cell."""
   return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIAL[m.group()], text)
 
 

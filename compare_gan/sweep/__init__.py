@@ -1,10 +1,17 @@
 """Hyperparameter sweeps (DESIGN section 7).
 
-  study.py      study files (gin): base configs, axes crossed into settings, search space and
-                grid, objective, seeds; validated before any trial starts
-  space.py      search-space dimensions (log_uniform, uniform, int_uniform, choice) and grids
-  sweepers.py   grid, random (seeded) and gp (scikit-optimize) proposers, ask/tell, resumable
-  store.py      study.db (SQLite, WAL): trials and their results
-  executors.py  run one trial as a `compare_gan train` subprocess, locally or on Dask
-  driver.py     the sweep loop behind `compare_gan sweep` (command.py)
+  study.py       the study model: settings, objective, the bindings and name of each trial
+  study_file.py  study files (gin): base configs, axes crossed into settings, search space and
+                 grid, objective, seeds; validated before any trial starts
+  space.py       search-space dimensions (log_uniform, uniform, int_uniform, choice) and grids
+  sweepers.py    grid, random (seeded) and gp (scikit-optimize) proposers, ask/tell, resumable
+  store.py       study.db (SQLite, WAL): trials and their results; owns its schema
+  executors.py   run one trial as a `compare_gan train` subprocess, locally or on Dask
+  driver.py      the sweep loop behind `compare_gan sweep` (command.py)
+
+Imports run one way (A <- B: B imports A): space <- study <- sweepers <- study_file, and
+study <- store; executors, store, study_file and sweepers <- driver <- command. Run-directory
+files, timestamps and exit codes come from compare_gan.run_dir. Nothing here imports
+compare_gan.cli; TensorFlow is imported only to check a study's trial configs (study_file,
+through compare_gan.config) and for remote (gs://) run directories.
 """

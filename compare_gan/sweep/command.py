@@ -16,7 +16,7 @@ import os
 import sys
 from typing import List, Optional
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+from compare_gan import run_dir as run_dir_lib
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                  "FILE_results.* after the sweep (alone: export only)")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
   """Registers `sweep` on the subparsers of `compare_gan`'s parser; returns its parser."""
   p = subparsers.add_parser(
       "sweep", help="run or resume a hyperparameter sweep of a study (grid / random / GP)",
@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
   if args.study is None and args.export is None:
     print("compare_gan sweep: give --study FILE (run or resume) and/or --export FILE.",
           file=sys.stderr)
-    return EXIT_USAGE
+    return run_dir_lib.EXIT_USAGE
   if args.parallel < 1:
     print(f"compare_gan sweep: --parallel {args.parallel} must be at least 1.", file=sys.stderr)
-    return EXIT_USAGE
+    return run_dir_lib.EXIT_USAGE
   if args.max_trials is not None and args.max_trials < 1:
     print(f"compare_gan sweep: --max_trials {args.max_trials} must be at least 1.",
           file=sys.stderr)
-    return EXIT_USAGE
+    return run_dir_lib.EXIT_USAGE
   from compare_gan.sweep import driver
   from compare_gan.sweep import store as store_lib
   if args.study is not None:
@@ -86,22 +86,22 @@ def run(args: argparse.Namespace) -> int:
                        trials_dir=args.trials_dir)
     except (store_lib.DriverBusy, store_lib.StudyMismatch) as e:
       print(f"compare_gan sweep: {e}", file=sys.stderr)
-      return EXIT_USAGE
+      return run_dir_lib.EXIT_USAGE
     except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
       print(f"compare_gan sweep: {type(e).__name__}: {e}", file=sys.stderr)
-      return EXIT_USAGE
+      return run_dir_lib.EXIT_USAGE
     except KeyboardInterrupt:
       print("compare_gan sweep: interrupted; run the same command again to resume.",
             file=sys.stderr)
-      return EXIT_INTERRUPTED
+      return run_dir_lib.EXIT_INTERRUPTED
   if args.export is not None:
     try:
       paths = _export(args.workdir, args.export)
     except (ValueError, FileNotFoundError, ImportError) as e:
       print(f"compare_gan sweep: export: {e}", file=sys.stderr)
-      return EXIT_USAGE
+      return run_dir_lib.EXIT_USAGE
     print(f"exported {' and '.join(paths)}")
-  return 0
+  return run_dir_lib.EXIT_OK
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -32,9 +32,11 @@ import threading
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from compare_gan import run_dir as run_dir_lib
 from compare_gan.sweep import executors as executors_lib
 from compare_gan.sweep import store as store_lib
 from compare_gan.sweep import study as study_lib
+from compare_gan.sweep import study_file
 from compare_gan.sweep import sweepers as sweepers_lib
 
 SWEEP_LOG = "sweep.log"
@@ -52,7 +54,7 @@ class _Log:
   def __call__(self, message: str) -> None:
     self._log(message)
     for line in message.splitlines() or [""]:
-      self._file.write(f"{store_lib.now()} {line}\n")
+      self._file.write(f"{run_dir_lib.now()} {line}\n")
     self._file.flush()
 
   def close(self) -> None:
@@ -109,8 +111,9 @@ def failure_value(values: Sequence[float], mode: str) -> Optional[float]:
 class _Driver:
   """The loop of one `run_sweep` call (see the module docstring)."""
 
-  def __init__(self, study, store: store_lib.Store, *, parallel: int, executor: str,
-               max_trials: Optional[int], trials_dir: str, log: Callable[[str], None]):
+  def __init__(self, study: study_lib.Study, store: store_lib.Store, *, parallel: int,
+               executor: str, max_trials: Optional[int], trials_dir: str,
+               log: Callable[[str], None]):
     self.study, self.store, self.log = study, store, log
     self.parallel, self.executor_spec, self.max_trials = parallel, executor, max_trials
     self.trials_dir = trials_dir
@@ -299,26 +302,25 @@ class _Driver:
 # --------------------------------------------------------------------------------------------
 # The entry point
 # --------------------------------------------------------------------------------------------
-def best_trials(store: store_lib.Store, settings: Sequence[str], mode: str) -> Dict[str, Any]:
-  """setting -> its best trial (a store row with a finite objective), or None."""
+def best_trials(store: store_lib.Store, settings: Sequence[str],
+                objective: study_lib.Objective) -> Dict[str, Any]:
+  """setting -> its best trial by `objective` (a store row with a finite objective), or None;
+  of equal values the earliest trial."""
   best: Dict[str, Any] = dict.fromkeys(settings)
   for trial in store.trials("done"):
-    if trial["objective"] is None:
-      continue
     current = best.get(trial["setting"])
-    if current is None or (trial["objective"] < current["objective"] if mode == "min"
-                           else trial["objective"] > current["objective"]):
+    if objective.better(trial["objective"], None if current is None else current["objective"]):
       best[trial["setting"]] = trial
   return best
 
 
-def summary_table(store: store_lib.Store, settings: Sequence[str], metric: str,
-                  mode: str) -> str:
-  """A text table: per setting, trials by status and the best trial."""
+def summary_table(store: store_lib.Store, settings: Sequence[str],
+                  objective: study_lib.Objective) -> str:
+  """A text table: per setting, trials by status and the best trial by `objective`."""
   trials = store.trials()
-  best = best_trials(store, settings, mode)
-  rows = [["setting", "done", "failed", "diverged", f"best {metric} ({mode})", "step", "trial",
-           "params"]]
+  best = best_trials(store, settings, objective)
+  rows = [["setting", "done", "failed", "diverged",
+           f"best {objective.metric} ({objective.mode})", "step", "trial", "params"]]
   for key in settings:
     statuses = collections.Counter(t["status"] for t in trials if t["setting"] == key)
     b = best[key]
@@ -336,7 +338,7 @@ def summary_table(store: store_lib.Store, settings: Sequence[str], metric: str,
 def _trials_dir(workdir: str, trials_dir: Optional[str]) -> str:
   if trials_dir is None:
     return os.path.join(os.path.abspath(workdir), TRIALS)
-  return trials_dir if "://" in trials_dir else os.path.abspath(trials_dir)
+  return trials_dir if run_dir_lib.is_remote(trials_dir) else os.path.abspath(trials_dir)
 
 
 def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), parallel: int = 1,
@@ -347,7 +349,7 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
 
   Args:
     workdir: the sweep's directory (local: SQLite and the lock live there); created if absent.
-    study_path: the study gin file (compare_gan.sweep.study); `bindings` apply after it.
+    study_path: the study gin file (compare_gan.sweep.study_file); `bindings` apply after it.
     parallel: trials in flight at once.
     executor: 'local' or 'dask://host:port' (compare_gan.sweep.executors.make_executor).
     max_trials: stop proposing once the store holds this many trials (all runs of the workdir
@@ -374,7 +376,7 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
   with store_lib.DriverLock(workdir), _sigterm_as_interrupt():
     logger = _Log(os.path.join(workdir, SWEEP_LOG), log)
     try:
-      study = study_lib.load_study(study_path, bindings)
+      study = study_file.load_study(study_path, bindings)
       with store_lib.Store(os.path.join(workdir, store_lib.DATABASE)) as store:
         first = store.init_study(study)
         requeued = store.requeue_running()
@@ -392,12 +394,11 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
                   f"{requeued} re-queued, {counts['pending'] - requeued} pending")
                + f"; executor {executor} x {parallel}")
         driver.run()
-        table = summary_table(store, driver.order, study.objective.metric,
-                              study.objective.mode)
+        table = summary_table(store, driver.order, study.objective)
         counts = store.counts()
         logger(f"sweep finished: {counts['done']} done, {counts['failed']} failed, "
                f"{counts['diverged']} diverged ({driver.finished_here} run now)\n{table}")
         return dict(workdir=workdir, study=study.name, counts=counts,
-                    best=best_trials(store, driver.order, study.objective.mode), table=table)
+                    best=best_trials(store, driver.order, study.objective), table=table)
     finally:
       logger.close()

@@ -18,8 +18,6 @@ training in a run directory that the next driver will resume.
 
 import concurrent.futures
 import contextlib
-import datetime
-import json
 import os
 import signal
 import socket
@@ -30,11 +28,12 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Set
 
-LOG = "trial.log"
-METRICS = "metrics.jsonl"  # compare_gan.metrics.results.METRICS (run directory, DESIGN sec. 6)
-STATUS = "status.json"  # compare_gan.training.run_dir.STATUS
+# The run directory's files, status and exit codes; TF-free for local run directories, so the
+# driver's threads and Dask workers read results without importing TensorFlow.
+from compare_gan import run_dir as run_dir_lib
+
+LOG = "trial.log"  # In the trial's run directory, beside the files of run_dir_lib.
 ERROR_LINES = 20
-EXIT_DIVERGED = 3  # compare_gan.training.loop.EXIT_DIVERGED, without importing TensorFlow here.
 TERMINATE_GRACE_S = 10.0
 EXECUTORS = ("local", "dask://host:port", "tcp://host:port")
 
@@ -43,10 +42,6 @@ EXECUTORS = ("local", "dask://host:port", "tcp://host:port")
 _live: Dict[str, Dict[int, subprocess.Popen]] = {}
 _stopped: Set[str] = set()
 _live_lock = threading.Lock()
-
-
-def _now() -> str:
-  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _die_with_parent_thread():
@@ -153,11 +148,13 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   Returns:
     {'trial_id', 'status' ('done' | 'failed' | 'diverged'), 'returncode', 'error' (None, the
     last lines of trial.log, or 'timeout after N s'), 'host', 'started', 'finished', 'seconds',
-    'records' (the run's metrics.jsonl records, `read_records`)}. Exit status 3 is 'diverged'
-    and any other non-zero status 'failed'; a trial's failure never raises.
+    'records' (the run's metrics.jsonl records, `run_dir.read_metrics`)}. Exit status 3
+    (`run_dir.EXIT_DIVERGED`) is 'diverged' and any other non-zero status 'failed'; a trial's
+    failure never raises.
   """
   run_dir = task["run_dir"]
-  remote = "://" in run_dir  # gs:// and friends: log locally, copy into the run at the end.
+  # gs:// and friends: log locally, copy into the run at the end.
+  remote = run_dir_lib.is_remote(run_dir)
   if remote:
     log_fd, log_path = tempfile.mkstemp(prefix=f"trial{task['trial_id']}-", suffix=".log")
     os.close(log_fd)
@@ -167,7 +164,7 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   command = trial_command(task)
-  host, started, start = socket.gethostname(), _now(), time.time()
+  host, started, start = socket.gethostname(), run_dir_lib.now(), time.time()
   timeout_s = task.get("timeout_s")
   error = None
   with open(log_path, "ab") as log:
@@ -199,14 +196,17 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   seconds = time.time() - start
   if error is None and returncode != 0:
     error = f"exit status {returncode}:\n{_tail(log_path)}"
-  status = ("done" if error is None else
-            "diverged" if returncode == EXIT_DIVERGED and not error.startswith("timeout")
-            else "failed")
+  if error is None:
+    status = "done"
+  elif returncode == run_dir_lib.EXIT_DIVERGED and not error.startswith("timeout"):
+    status = "diverged"
+  else:
+    status = "failed"
   if status == "diverged":
     error = _divergence(run_dir) or error
 
   try:
-    records = read_records(run_dir)
+    records = run_dir_lib.read_metrics(run_dir)
   except Exception as e:  # pylint: disable=broad-except  # An unreadable run is a failed trial.
     records = []
     if status == "done":
@@ -214,47 +214,14 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   if remote:
     _copy_log(log_path, run_dir)
   return dict(trial_id=task["trial_id"], status=status, returncode=returncode, error=error,
-              host=host, started=started, finished=_now(), seconds=seconds, records=records)
-
-
-def _read_run_file(run_dir: str, name: str) -> Optional[str]:
-  """The text of a run directory's file, None when it is absent. A local run directory is read
-  directly, so neither the driver's threads nor a Dask worker import TensorFlow (seconds and
-  hundreds of MB) to read a JSON file; other paths (gs://) go through tf.io.gfile."""
-  path = os.path.join(run_dir, name)
-  if "://" not in run_dir:
-    try:
-      with open(path, encoding="utf-8") as f:
-        return f.read()
-    except FileNotFoundError:
-      return None
-  import tensorflow as tf
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return f.read()
-
-
-def read_records(run_dir: str) -> List[dict]:
-  """The metric records of a run's metrics.jsonl, in file order; the rule of
-  `compare_gan.metrics.results.read_metrics` (a line that is not a JSON object with 'step' and
-  'metric' is skipped), without its TensorFlow import for local run directories."""
-  text = _read_run_file(run_dir, METRICS)
-  records = []
-  for line in (text or "").splitlines():
-    try:
-      record = json.loads(line) if line.strip() else None
-    except ValueError:
-      continue
-    if isinstance(record, dict) and "step" in record and "metric" in record:
-      records.append(record)
-  return records
+              host=host, started=started, finished=run_dir_lib.now(), seconds=seconds,
+              records=records)
 
 
 def _divergence(run_dir: str) -> Optional[str]:
   """status.json's message of a diverged run ('diverged at step 7: non-finite loss (...)')."""
   try:
-    status = json.loads(_read_run_file(run_dir, STATUS) or "{}")
+    status = run_dir_lib.read_status(run_dir) or {}
   except Exception:  # pylint: disable=broad-except  # Only a nicer message is at stake.
     return None
   return status.get("message") if status.get("state") == "diverged" else None

@@ -122,7 +122,7 @@ class Dimension:
       return int(self.low)
     return self.choices[0]
 
-  def to_skopt(self):
+  def to_skopt(self) -> Any:
     """The scikit-optimize dimension: Real (log-uniform prior), Real, Integer or Categorical."""
     from skopt import space as skopt_space  # Imported here: only the GP sweeper needs it.
     if self.kind == "log_uniform":
@@ -134,6 +134,7 @@ class Dimension:
     return skopt_space.Categorical(list(self.choices), name=self.name)
 
   def describe(self) -> str:
+    """One line for logs: "lambda: log_uniform [0.1, 100.0]"."""
     if self.kind == "choice":
       return f"{self.name}: choice {list(self.choices)!r}"
     return f"{self.name}: {self.kind} [{self.low!r}, {self.high!r}]"

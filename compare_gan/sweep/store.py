@@ -19,7 +19,6 @@ process ends in any way (SIGKILL included), so a crashed driver never leaves a s
 """
 
 import contextlib
-import datetime
 import difflib
 import fcntl
 import json
@@ -27,7 +26,10 @@ import math
 import os
 import socket
 import sqlite3
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from compare_gan import run_dir as run_dir_lib
+from compare_gan.sweep import study as study_lib
 
 SCHEMA_VERSION = "1"
 DATABASE = "study.db"
@@ -36,38 +38,54 @@ STATUSES = ("pending", "running", "done", "failed", "diverged")
 FINISHED = ("done", "failed", "diverged")
 EXPORT_FORMATS = (".csv", ".parquet")
 
-_SCHEMA = """
+# The tables' columns and their SQL, in table order: the schema below is built from them, and
+# the report (compare_gan.report.tables) reads these names, so a column is declared only here.
+_TRIALS_TABLE = (
+    ("id", "INTEGER PRIMARY KEY"),
+    ("setting", "TEXT NOT NULL"),
+    ("labels", "TEXT NOT NULL"),  # JSON: axis -> value name
+    ("params", "TEXT NOT NULL"),  # JSON: parameter -> value
+    ("seed", "INTEGER NOT NULL"),
+    ("source", "TEXT NOT NULL"),  # 'grid', 'random' or 'gp'
+    ("status", "TEXT NOT NULL"),  # one of STATUSES
+    ("objective", "REAL"),
+    ("objective_step", "INTEGER"),
+    ("run_dir", "TEXT NOT NULL"),
+    ("host", "TEXT"), ("created", "TEXT"), ("started", "TEXT"), ("finished", "TEXT"),
+    ("seconds", "REAL"),
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("error", "TEXT"),
+)
+_RESULTS_TABLE = (
+    ("trial_id", "INTEGER NOT NULL REFERENCES trials(id)"),
+    ("step", "INTEGER NOT NULL"), ("metric", "TEXT NOT NULL"),
+    ("value", "REAL"), ("std", "REAL"), ("n", "INTEGER"), ("status", "TEXT"),
+    ("protocol", "TEXT"),  # JSON: the protocol card
+)
+TRIAL_COLUMNS = tuple(name for name, _ in _TRIALS_TABLE)
+RESULT_COLUMNS = tuple(name for name, _ in _RESULTS_TABLE)
+
+
+def _columns_sql(table) -> str:
+  return ",\n".join(f"  {name} {sql}" for name, sql in table)
+
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS trials (
-  id INTEGER PRIMARY KEY,
-  setting TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  params TEXT NOT NULL,
-  seed INTEGER NOT NULL,
-  source TEXT NOT NULL,
-  status TEXT NOT NULL,
-  objective REAL,
-  objective_step INTEGER,
-  run_dir TEXT NOT NULL,
-  host TEXT, created TEXT, started TEXT, finished TEXT,
-  seconds REAL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  error TEXT
+{_columns_sql(_TRIALS_TABLE)}
 );
 CREATE TABLE IF NOT EXISTS results (
-  trial_id INTEGER NOT NULL REFERENCES trials(id),
-  step INTEGER NOT NULL, metric TEXT NOT NULL,
-  value REAL, std REAL, n INTEGER, status TEXT, protocol TEXT,
+{_columns_sql(_RESULTS_TABLE)},
   PRIMARY KEY (trial_id, step, metric)
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
 _JSON_COLUMNS = ("labels", "params")
-_TRIAL_COLUMNS = ["id", "setting", "seed", "source", "status", "objective", "objective_step",
-                  "run_dir", "host", "created", "started", "finished", "seconds", "attempts",
-                  "error"]
-_RESULT_COLUMNS = ["trial_id", "setting", "step", "metric", "value", "std", "n", "status",
-                   "protocol"]
+# The exported files' columns: trials without the JSON columns (spread into label and param
+# columns instead), results with each trial's setting.
+_EXPORT_TRIAL_COLUMNS = [c for c in TRIAL_COLUMNS if c not in _JSON_COLUMNS]
+_EXPORT_RESULT_COLUMNS = ["trial_id", "setting"] + [c for c in RESULT_COLUMNS if c != "trial_id"]
 
 
 class StudyMismatch(ValueError):
@@ -78,9 +96,20 @@ class DriverBusy(RuntimeError):
   """Another driver holds the workdir's lock."""
 
 
-def now() -> str:
-  """The current time, ISO-8601 UTC to the second."""
-  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+def stored_objective(meta: Dict[str, str]) -> Tuple[str, str]:
+  """(metric, mode) of the study's objective, as `Store.init_study` wrote them in the meta
+  table (`Store.meta()`, or the report's read-only read of it).
+
+  Raises:
+    ValueError: the meta table has no objective (not a database of `compare_gan sweep`, or one
+      whose driver died before it recorded the study).
+  """
+  missing = [k for k in ("objective_metric", "objective_mode") if not meta.get(k)]
+  if missing:
+    raise ValueError(f"study.db's meta table lacks {', '.join(missing)}; it was not written "
+                     "by `compare_gan sweep`, or its driver stopped before recording the "
+                     "study (run the sweep again to record it).")
+  return meta["objective_metric"], meta["objective_mode"]
 
 
 def _finite_or_none(value: Any) -> Optional[float]:
@@ -118,6 +147,7 @@ class Store:
         db.execute(statement)
 
   def close(self) -> None:
+    """Closes the connection (the `with` block does it on exit)."""
     self._db.close()
 
   def __enter__(self) -> "Store":
@@ -143,9 +173,9 @@ class Store:
     """The meta table as a dict (empty before `init_study`)."""
     return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
 
-  def init_study(self, study) -> bool:
-    """Binds the store to `study` (a `compare_gan.sweep.study.Study`). Returns True on the first
-    run (meta written), False when resuming the same study.
+  def init_study(self, study: study_lib.Study) -> bool:
+    """Binds the store to `study` (its name, text, path and objective). Returns True on the
+    first run (meta written), False when resuming the same study.
 
     Raises:
       StudyMismatch: the store holds another study (the message has a unified diff).
@@ -154,7 +184,7 @@ class Store:
       stored = {row["key"]: row["value"] for row in db.execute("SELECT key, value FROM meta")}
       if not stored:
         rows = dict(study_name=study.name, study_text=study.text, study_path=study.path,
-                    created=now(), schema_version=SCHEMA_VERSION,
+                    created=run_dir_lib.now(), schema_version=SCHEMA_VERSION,
                     objective_metric=study.objective.metric, objective_mode=study.objective.mode,
                     objective_reduce=study.objective.reduce)
         db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(rows.items()))
@@ -186,7 +216,7 @@ class Store:
           "INSERT INTO trials (id, setting, labels, params, seed, source, status, run_dir, "
           "created) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
           (next_id, setting, json.dumps(labels, sort_keys=True), json.dumps(params),
-           int(seed), source, run_dir, now()))
+           int(seed), source, run_dir, run_dir_lib.now()))
     return next_id
 
   def mark_running(self, trial_id: int, host: Optional[str] = None) -> None:
@@ -194,7 +224,7 @@ class Store:
     with self._transaction() as db:
       cursor = db.execute(
           "UPDATE trials SET status = 'running', host = ?, started = ?, attempts = attempts + 1 "
-          "WHERE id = ?", (host or socket.gethostname(), now(), trial_id))
+          "WHERE id = ?", (host or socket.gethostname(), run_dir_lib.now(), trial_id))
       if cursor.rowcount != 1:
         raise KeyError(f"no trial with id {trial_id} in {self.path}")
 
@@ -220,7 +250,7 @@ class Store:
           "error = ?, finished = ?, host = COALESCE(?, host), started = COALESCE(?, started) "
           "WHERE id = ?",
           (status, _finite_or_none(objective), objective_step, seconds, error,
-           finished or now(), host, started, trial_id))
+           finished or run_dir_lib.now(), host, started, trial_id))
       if cursor.rowcount != 1:
         raise KeyError(f"no trial with id {trial_id} in {self.path}")
       db.execute("DELETE FROM results WHERE trial_id = ?", (trial_id,))
@@ -286,7 +316,7 @@ class Store:
     import pandas as pd  # Only an export needs pandas.
     maximize = self.meta().get("objective_mode", "min") == "max"
     trials = self.trials()
-    fixed = set(_TRIAL_COLUMNS)
+    fixed = set(_EXPORT_TRIAL_COLUMNS)
     rows = []
     for trial in trials:
       row = {k: v for k, v in trial.items() if k not in _JSON_COLUMNS}
@@ -295,7 +325,7 @@ class Store:
           column = name if name not in row and name not in fixed else prefix + name
           row[column] = json.dumps(value) if isinstance(value, (list, dict)) else value
       rows.append(row)
-    frame = pd.DataFrame(rows, columns=None if rows else _TRIAL_COLUMNS)
+    frame = pd.DataFrame(rows, columns=None if rows else _EXPORT_TRIAL_COLUMNS)
     frame["best_in_setting"] = False
     done = frame[frame["objective"].notna()]
     if len(done):
@@ -307,7 +337,7 @@ class Store:
         [dict(r, setting=settings[r["trial_id"]],
               protocol=None if r["protocol"] is None else json.dumps(r["protocol"],
                                                                      sort_keys=True))
-         for r in self.results()], columns=_RESULT_COLUMNS)
+         for r in self.results()], columns=_EXPORT_RESULT_COLUMNS)
     results_path = f"{stem}_results{suffix}"
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -346,7 +376,8 @@ class DriverLock:
           "can be killed at any moment; its running trials are re-queued), or use another "
           "--workdir.") from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now()}\n".encode(), 0)
+    holder = f"pid {os.getpid()} on {socket.gethostname()} since {run_dir_lib.now()}\n"
+    os.pwrite(fd, holder.encode(), 0)
     self._fd = fd
     return self
 

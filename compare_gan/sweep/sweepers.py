@@ -35,7 +35,6 @@ import numpy as np
 from compare_gan.sweep import space as space_lib
 from compare_gan.sweep import study as study_lib
 
-SWEEPERS = study_lib.SWEEPERS
 _MAX_REDRAWS = 1000  # Draws tried per point for one not proposed before (finite spaces).
 
 
@@ -338,7 +337,8 @@ class GPSweeper(Sweeper):
     return None
 
 
-_CLASSES = {"grid": GridSweeper, "random": RandomSweeper, "gp": GPSweeper}
+# Every sweeper by the name `study.sweeper` takes (study files are checked against it).
+SWEEPERS = {"grid": GridSweeper, "random": RandomSweeper, "gp": GPSweeper}
 
 
 def make_sweeper(kind: str, setting: study_lib.Setting, budget: int, seed: int,
@@ -349,8 +349,8 @@ def make_sweeper(kind: str, setting: study_lib.Setting, budget: int, seed: int,
     ValueError: unknown kind (listing the valid ones), or a grid sweeper for a setting
       without grid points.
   """
-  if kind not in _CLASSES:
+  if kind not in SWEEPERS:
     raise ValueError(f"Unknown sweeper {kind!r}; valid: {', '.join(SWEEPERS)}.")
   if options and kind != "gp":
     raise ValueError(f"sweeper {kind!r} takes no options; got {sorted(options)}.")
-  return _CLASSES[kind](setting, budget, seed, mode, **options)
+  return SWEEPERS[kind](setting, budget, seed, mode, **options)

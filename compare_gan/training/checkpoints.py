@@ -1,4 +1,5 @@
-"""Checkpoints: save every N steps, keep K, restore the newest *readable* one.
+"""Checkpoints: save every N steps, keep K, restore the newest *readable* one; list and select a
+run's checkpoints for evaluation and export.
 
 TensorFlow writes a checkpoint's files under temporary names and renames them, and updates the
 `checkpoint` state file only afterwards, so a process killed mid-save leaves the previous
@@ -9,9 +10,11 @@ over when checkpoints exist but none can be read.
 
 import os
 import re
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
+
+from compare_gan import run_dir
 
 PREFIX = "ckpt"
 
@@ -84,3 +87,45 @@ class Checkpoints:
 def _first_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Listing and selecting the checkpoints of a run
+# ----------------------------------------------------------------------------------------------
+
+def list_checkpoints(model_dir: str) -> Dict[int, str]:
+  """step -> checkpoint prefix of every checkpoint in model_dir/checkpoints."""
+  directory = os.path.join(model_dir, run_dir.CHECKPOINTS)
+  found = tf.io.gfile.glob(os.path.join(directory, f"{PREFIX}-*.index"))
+  out = {}
+  for index in found:
+    prefix = index[:-len(".index")]
+    step = step_of(prefix)
+    if step >= 0:
+      out[step] = prefix
+  return dict(sorted(out.items()))
+
+
+def select_checkpoints(model_dir: str, *, step: Optional[int] = None, all_steps: bool = False,
+                       eval_every_steps: Optional[int] = None,
+                       skip_evaluated: bool = True) -> Dict[int, str]:
+  """The checkpoints to score: one `step`, or every one (`all_steps`; only multiples of
+  `eval_every_steps` when given, skipping those already in metrics.jsonl), or the latest."""
+  available = list_checkpoints(model_dir)
+  if not available:
+    raise FileNotFoundError(f"No checkpoints in {os.path.join(model_dir, run_dir.CHECKPOINTS)};"
+                            " train first (compare_gan train --model_dir ...).")
+  if step is not None:
+    if step not in available:
+      raise ValueError(f"No checkpoint for step {step} in {model_dir}; available steps: "
+                       f"{sorted(available)}.")
+    return {step: available[step]}
+  if not all_steps:
+    last = max(available)
+    return {last: available[last]}
+  chosen = {s: p for s, p in available.items()
+            if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
+  if skip_evaluated:
+    done = run_dir.evaluated_steps(model_dir)
+    chosen = {s: p for s, p in chosen.items() if s not in done}
+  return chosen

@@ -32,15 +32,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from compare_gan import datasets
+from compare_gan import data
+from compare_gan import run_dir
+from compare_gan.data import base as data_base
+from compare_gan.gans import latents
 from compare_gan.gans import modular_gan
 from compare_gan.training import checkpoints as checkpoints_lib
-from compare_gan.training import run_dir
 from compare_gan.training import strategies
 from compare_gan.training import summaries as summaries_lib
 
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
-EXIT_DIVERGED = 3  # `compare_gan train` exit status of a run stopped by a NaN/Inf loss.
 
 
 class Diverged(Exception):
@@ -71,7 +72,7 @@ def _format_duration(seconds: float) -> str:
 
 
 @gin.configurable("train", denylist=["model_dir", "config_text", "dry_run", "log",
-                                     "after_checkpoint"])
+                                     "after_checkpoint", "dataset"])
 def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQUIRED,
           save_checkpoints_steps: int = 5000, keep_checkpoint_max: Optional[int] = 10,
           seed: int = 0, strategy: str = "default", tpu: Optional[str] = None,
@@ -79,13 +80,15 @@ def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQ
           log_every_steps: int = 100, summary_every_steps: int = 250,
           image_summary_every_steps: int = 1000, config_text: Optional[str] = None,
           dry_run: bool = False, log: Callable[[str], None] = print,
-          after_checkpoint: Optional[Callable[[int, str], None]] = None) -> RunResult:
+          after_checkpoint: Optional[Callable[[int, str], None]] = None,
+          dataset: Optional[data_base.Dataset] = None) -> RunResult:
   """Trains the configured GAN in `model_dir`, resuming it when it has checkpoints.
 
   The gin `train.*` settings are described in the module docstring. `config_text` (the parsed
   gin config) is written to config.gin. `dry_run` builds the data, model and checkpoint,
   reports them and stops before the first step. `after_checkpoint(step, path)` is called
   on the chief after every checkpoint is written (the `train_and_eval` schedule evaluates there).
+  `dataset`: the run's dataset when the caller built it already (default: gin `dataset.*`).
 
   Any failure but divergence is recorded in status.json as `failed`, with its message, before
   it propagates.
@@ -111,7 +114,8 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
            strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
            log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
            config_text: Optional[str], dry_run: bool, log: Callable[[str], None],
-           after_checkpoint: Optional[Callable[[int, str], None]]) -> RunResult:
+           after_checkpoint: Optional[Callable[[int, str], None]],
+           dataset: Optional[data_base.Dataset]) -> RunResult:
   # ------------------------------------------------------------------------------------------
   # Settings
   # ------------------------------------------------------------------------------------------
@@ -139,7 +143,7 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
     raise ValueError(f"train.batch_size={batch_size} is not divisible by the {replicas} "
                      "replicas; use a multiple of the replica count.")
   per_replica_batch = batch_size // replicas
-  dataset = datasets.get_dataset()
+  dataset = dataset if dataset is not None else data.get_dataset()
   info = dataset.info
   if chief and config_text is not None and not dry_run:
     diff = run_dir.write_config(model_dir, config_text)
@@ -209,7 +213,7 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
     data_position.assign_add(examples_per_step)
     return terms
 
-  sample_z = model.z.sample([64, model.z_dim], modular_gan.derive_seed(seed_tensor, -1))
+  sample_z = model.z.sample([64, model.z_dim], latents.derive_seed(seed_tensor, latents.SUMMARY_Z))
   sample_labels = (tf.range(64) % model.num_classes) if model.conditional else None
 
   @tf.function
@@ -233,6 +237,9 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
       terms = train_step(iterator)
       current += 1
       window_steps += 1
+      # The one host read per step: it waits for the step to finish (no overlap of host and
+      # device work) and costs one device-to-host copy of each loss, ~0.1-1 ms on CPU and a
+      # round trip that dominates small models on an accelerator; the NaN guard needs it.
       values = {k: float(v) for k, v in terms.items()}
       if not all(math.isfinite(v) for v in values.values()):
         raise Diverged(current, values)

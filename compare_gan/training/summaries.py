@@ -3,7 +3,8 @@
 Scalars (every `train.summary_every_steps`): loss/d, loss/d_real, loss/d_fake, loss/g,
 loss/penalty, d/real_logits, d/fake_logits (mean D outputs), speed/steps_per_sec,
 speed/images_per_sec. Images (every `train.image_summary_every_steps`): `samples`, an 8x8 grid of
-G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once).
+G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once),
+tiled by the one image-grid function (data/images.py).
 2-D point data are drawn as scatter images.
 """
 
@@ -12,23 +13,13 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
+from compare_gan.data import images as images_lib
+
 SCALARS = {
     "d_loss": "loss/d", "d_loss_real": "loss/d_real", "d_loss_fake": "loss/d_fake",
     "g_loss": "loss/g", "penalty": "loss/penalty", "d_real_logits": "d/real_logits",
     "d_fake_logits": "d/fake_logits",
 }
-
-
-def image_grid(images: np.ndarray, rows: int = 8) -> np.ndarray:
-  """[N, H, W, C] in [0, 1] -> one [rows*H, cols*W, C] image (missing cells black)."""
-  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
-  n, h, w, c = images.shape
-  cols = int(np.ceil(n / rows))
-  grid = np.zeros((rows * h, cols * w, c), np.float32)
-  for i in range(n):
-    r, col = divmod(i, cols)
-    grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = images[i]
-  return grid
 
 
 def scatter_image(points: np.ndarray, size: int = 128) -> np.ndarray:
@@ -44,7 +35,9 @@ def as_picture(examples: np.ndarray) -> np.ndarray:
   examples = np.asarray(examples)
   if examples.ndim == 2:
     return scatter_image(examples)
-  return image_grid(examples)
+  images = np.clip(examples.astype(np.float32), 0.0, 1.0)
+  return images_lib.make_grid(images, columns=int(np.ceil(len(images) / 8)), padding=0,
+                            pad_value=0.0)
 
 
 class Summaries:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan import cli
+from compare_gan import config
 from compare_gan.architectures import sndcgan
+from compare_gan.gans import latents
 from compare_gan.gans import modular_gan
 from compare_gan.gans import penalties
 
@@ -26,7 +27,7 @@ TINY = ["ModularGAN.architecture = @sndcgan()", "G.width = 0.0625", "D.width = 0
 def make_model(*bindings, num_classes=None, seed=0):
   """A tiny ModularGAN with exactly TINY + `bindings` in gin."""
   gin.clear_config()
-  cli.parse_gin([], TINY + list(bindings))
+  config.parse_gin([], TINY + list(bindings))
   return modular_gan.ModularGAN(SHAPE, num_classes, seed=seed)
 
 
@@ -64,7 +65,7 @@ def spy(layer, method, record):
 
 def expected_z(step, sub_step):
   """The uniform [-1, 1) latents of (SEED, step, sub-step), drawn independently of the model."""
-  seed = modular_gan.derive_seed(SEED, step, sub_step, modular_gan._Z)
+  seed = latents.derive_seed(SEED, step, sub_step, latents.TRAIN_Z)
   return tf.random.stateless_uniform([B, Z_DIM], seed, -1.0, 1.0).numpy()
 
 
@@ -170,7 +171,7 @@ def test_d_loss_adds_weighted_gradient_penalty():
   # (SEED, step 0, sub-step 0). G and D have no normalisation, so these calls change no state.
   real = batches[0]["images"]
   fake = model.generator(tf.constant(expected_z(0, 0)), training=True)
-  penalty_seed = modular_gan.derive_seed(SEED, 0, 0, modular_gan._PENALTY)
+  penalty_seed = latents.derive_seed(SEED, 0, 0, latents.TRAIN_PENALTY)
   expected = penalties.wgangp_penalty(
       lambda x: model.discriminator(x, training=True)[0], real, fake, seed=penalty_seed)
   del seen_by_d[:]
@@ -312,7 +313,7 @@ def test_conditional_samples_labels_from_seed_and_step():
     step, i = divmod(k, 3)
     fake_labels = _check_labels_fed(batches, seen_by_d, seen_by_g, k)
     expected = tf.random.stateless_uniform(
-        [B], modular_gan.derive_seed(SEED, step, i, modular_gan._LABELS), 0, 3, dtype=tf.int32)
+        [B], latents.derive_seed(SEED, step, i, latents.TRAIN_LABELS), 0, 3, dtype=tf.int32)
     np.testing.assert_array_equal(fake_labels, expected.numpy())
     sampled.append(fake_labels)
   assert len({tuple(s) for s in sampled}) > 1  # fresh labels per sub-step / step
@@ -333,7 +334,7 @@ def test_fit_label_distribution_needs_conditional():
 # ----------------------------------------------------------------------------------------------
 
 def test_latent_distribution_defaults_to_uniform_minus_one_one():
-  dist = modular_gan.latent_distribution()
+  dist = latents.latent_distribution()
   assert (dist.kind, dist.minval, dist.maxval) == ("uniform", -1.0, 1.0)
   z = dist.sample([4000, 8], SEED).numpy()
   assert z.dtype == np.float32 and z.shape == (4000, 8)
@@ -343,19 +344,19 @@ def test_latent_distribution_defaults_to_uniform_minus_one_one():
 
 
 def test_latent_distribution_gin_choices():
-  cli.parse_gin([], ["z.distribution_fn = @tf.random.normal", "z.stddev = 2.0"])
-  dist = modular_gan.latent_distribution()
+  config.parse_gin([], ["z.distribution_fn = @tf.random.normal", "z.stddev = 2.0"])
+  dist = latents.latent_distribution()
   assert (dist.kind, dist.stddev) == ("normal", 2.0)
   z = dist.sample([20000], SEED).numpy()
   assert abs(z.std() - 2.0) < 0.05 and abs(z.mean()) < 0.05
 
   gin.clear_config()
-  cli.parse_gin([], ["z.distribution_fn = @tf.random.truncated_normal"])
-  assert modular_gan.latent_distribution().kind == "truncated_normal"
+  config.parse_gin([], ["z.distribution_fn = @tf.random.truncated_normal"])
+  assert latents.latent_distribution().kind == "truncated_normal"
 
   gin.clear_config()
-  cli.parse_gin([], ["z.minval = 0.5", "z.maxval = 2.0"])
-  dist = modular_gan.latent_distribution()
+  config.parse_gin([], ["z.minval = 0.5", "z.maxval = 2.0"])
+  dist = latents.latent_distribution()
   z = dist.sample([4000], SEED).numpy()
   assert dist.kind == "uniform" and z.min() >= 0.5 and z.max() < 2.0 and z.min() < 0.51
 
@@ -367,26 +368,26 @@ def test_model_uses_the_configured_latents():
   spy(model.generator, "generate", seen_by_g)
   run_step(model, make_batches(model), 0)
   expected = tf.random.stateless_normal(
-      [B, Z_DIM], modular_gan.derive_seed(SEED, 0, 1, modular_gan._Z)).numpy()
+      [B, Z_DIM], latents.derive_seed(SEED, 0, 1, latents.TRAIN_Z)).numpy()
   np.testing.assert_array_equal(seen_by_g[1][0], expected)
 
 
 def test_unsupported_latent_function_lists_the_valid_ones():
-  cli.parse_gin([], ["z.distribution_fn = @tf.keras.optimizers.Adam"])
+  config.parse_gin([], ["z.distribution_fn = @tf.keras.optimizers.Adam"])
   with pytest.raises(ValueError) as error:
-    modular_gan.latent_distribution()
+    latents.latent_distribution()
   for name in ("@tf.random.normal", "@tf.random.uniform", "@tf.random.truncated_normal"):
     assert name in str(error.value)
 
 
 def test_derive_seed_is_deterministic_and_distinct():
   keys = [(step, sub, purpose) for step in (0, 1, 7) for sub in (0, 1, 2)
-          for purpose in (modular_gan._Z, modular_gan._LABELS, modular_gan._PENALTY)]
-  seeds = {k: tuple(modular_gan.derive_seed(SEED, *k).numpy()) for k in keys}
+          for purpose in (latents.TRAIN_Z, latents.TRAIN_LABELS, latents.TRAIN_PENALTY)]
+  seeds = {k: tuple(latents.derive_seed(SEED, *k).numpy()) for k in keys}
   assert len(set(seeds.values())) == len(keys)
   for k in keys[:5]:
-    assert tuple(modular_gan.derive_seed(SEED, *k).numpy()) == seeds[k]
-  other = tuple(modular_gan.derive_seed(tf.constant([3, 6], tf.int64), *keys[0]).numpy())
+    assert tuple(latents.derive_seed(SEED, *k).numpy()) == seeds[k]
+  other = tuple(latents.derive_seed(tf.constant([3, 6], tf.int64), *keys[0]).numpy())
   assert other != seeds[keys[0]]
 
 
@@ -459,7 +460,7 @@ def test_ttur_through_gin_scopes():
 
 def test_shared_optimizer_object_is_rejected():
   gin.clear_config()
-  cli.parse_gin([], TINY[1:])
+  config.parse_gin([], TINY[1:])
   opt = keras.optimizers.Adam()
   with pytest.raises(ValueError, match="same object"):
     modular_gan.ModularGAN(SHAPE, None, architecture=sndcgan.ARCHITECTURE, z_dim=Z_DIM,
@@ -471,7 +472,7 @@ def test_non_optimizer_is_rejected_by_name():
   with pytest.raises(ValueError, match="ModularGAN.d_optimizer=.*Adam.*parentheses"):
     make_model("ModularGAN.d_optimizer = @tf.keras.optimizers.Adam")
   gin.clear_config()
-  cli.parse_gin([], TINY[1:])
+  config.parse_gin([], TINY[1:])
   with pytest.raises(ValueError, match="ModularGAN.g_optimizer='adam'"):
     modular_gan.ModularGAN(SHAPE, None, architecture=sndcgan.ARCHITECTURE, z_dim=Z_DIM,
                            g_optimizer="adam")
@@ -549,7 +550,7 @@ def test_weight_clipping_bounds_every_d_variable():
 
 def test_architecture_is_required():
   gin.clear_config()
-  cli.parse_gin([], TINY[1:])
+  config.parse_gin([], TINY[1:])
   with pytest.raises(RuntimeError, match="Required bindings for `ModularGAN`.*architecture"):
     modular_gan.ModularGAN(SHAPE, None)
 

@@ -15,10 +15,13 @@ import pytest
 import tensorflow as tf
 
 from compare_gan import cli
+from compare_gan import config
 from compare_gan.metrics import evaluate
-from compare_gan.metrics import results
+from compare_gan.metrics import protocol as protocol_lib
+from compare_gan.training import checkpoints
+from compare_gan import run_dir as run_dir_lib
 from compare_gan.metrics import tasks
-from compare_gan.metrics import testing
+import fake_inception
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "examples")
 TRIANGLES = os.path.join(CONFIGS, "triangles_sndcgan.gin")
@@ -55,7 +58,7 @@ def _train(model_dir, steps, *extra, config=TRIANGLES, schedule="train"):
 @pytest.fixture
 def inception_env(tmp_path, monkeypatch):
   """A fake Inception graph as the configured weights, and a private cache directory."""
-  weights = testing.write_fake_inception_graph(str(tmp_path / "fake_inception.pb"), "frozen_pb")
+  weights = fake_inception.write_fake_inception_graph(str(tmp_path / "fake_inception.pb"), "frozen_pb")
   monkeypatch.setenv("COMPARE_GAN_INCEPTION_WEIGHTS", weights)
   monkeypatch.setenv("COMPARE_GAN_CACHE_DIR", str(tmp_path / "cache"))
   return weights
@@ -88,15 +91,15 @@ def run_dir(trained_run, tmp_path):
 def _evaluator(model_dir, *bindings, metrics=None):
   """An in-process Evaluator under the run's config plus `bindings`."""
   gin.clear_config()
-  cli.parse_gin([os.path.join(model_dir, "config.gin")], list(bindings))
-  protocol = evaluate.evaluation_protocol()
+  config.parse_gin([os.path.join(model_dir, "config.gin")], list(bindings))
+  protocol = protocol_lib.evaluation_protocol()
   if metrics is not None:
     protocol.metrics = metrics
   return evaluate.Evaluator(str(model_dir), protocol, log=lambda s: None)
 
 
 def _records(model_dir):
-  return results.read_metrics(str(model_dir))
+  return run_dir_lib.read_metrics(str(model_dir))
 
 
 def test_eval_cli_records_every_metric_with_its_protocol(run_dir, inception_env, capsys):
@@ -142,7 +145,7 @@ def test_eval_cli_records_every_metric_with_its_protocol(run_dir, inception_env,
   before = len(_records(run_dir))
   assert _cli("eval", "--model_dir", run_dir, "--step", 2, *_bindings(swd)) == 0
   assert len(_records(run_dir)) == before + 1
-  assert results.evaluated_steps(str(run_dir)) == {2, 4}
+  assert run_dir_lib.evaluated_steps(str(run_dir)) == {2, 4}
 
   # scores.csv: the reference's columns, one row per step, then the gin parameters.
   with open(os.path.join(run_dir, "scores.csv")) as f:
@@ -198,7 +201,7 @@ def test_truncation_and_batch_size_independence(run_dir, inception_env):
     recorder = _Recorder()
     ev = _evaluator(run_dir, "evaluation.num_fake = 70", "evaluation.num_averaging_runs = 2",
                     f"evaluation.batch_size = {batch_size}", metrics=[recorder])
-    ev.evaluate(evaluate.list_checkpoints(str(run_dir))[4])
+    ev.evaluate(checkpoints.list_checkpoints(str(run_dir))[4])
     assert len(recorder.seen) == 2
     real, fake, logits = recorder.seen[0]
     assert real.shape == (70, 2048) and fake.shape == (70, 2048) and logits.shape == (70, 1008)
@@ -216,7 +219,7 @@ def test_non_finite_generator_output_is_recorded_not_crashed_on(run_dir, incepti
   ev.log = logs.append
   original = ev._sample_fn
   ev._sample_fn = lambda z, labels: original(z, labels) * float("nan")
-  records = ev.evaluate(evaluate.list_checkpoints(str(run_dir))[2])
+  records = ev.evaluate(checkpoints.list_checkpoints(str(run_dir))[2])
   assert {r["metric"] for r in records} == {"fid_score", "ms_ssim"}
   for r in records:
     assert r["status"] == "non_finite_output" and r["value"] is None
@@ -224,7 +227,7 @@ def test_non_finite_generator_output_is_recorded_not_crashed_on(run_dir, incepti
   assert any("non-finite" in line for line in logs)
   ev._sample_fn = original
   ev.protocol.num_averaging_runs = 1
-  ev.evaluate(evaluate.list_checkpoints(str(run_dir))[4])
+  ev.evaluate(checkpoints.list_checkpoints(str(run_dir))[4])
   with open(os.path.join(run_dir, "scores.csv")) as f:
     rows = {int(r["step"]): r for r in csv.DictReader(f)}
   assert rows[2]["fid_score_mean"] == "nan" and float(rows[4]["fid_score_mean"]) > 0
@@ -264,17 +267,17 @@ def test_eval_after_train_and_train_and_eval_schedules(tmp_path, inception_env, 
                         "evaluation.num_averaging_runs = 1"]
   after = tmp_path / "after"
   assert _train(after, 4, *small, schedule="eval_after_train") == 0
-  assert results.evaluated_steps(str(after)) == {2, 4}
+  assert run_dir_lib.evaluated_steps(str(after)) == {2, 4}
   together = tmp_path / "together"
   code = _cli("train", "--model_dir", together, "--gin_config", TRIANGLES, "--schedule",
               "train_and_eval", "--eval_every_steps", 4,
               *_bindings(TINY + small + ["train.training_steps = 4"]))
   assert code == 0
-  assert results.evaluated_steps(str(together)) == {4}
+  assert run_dir_lib.evaluated_steps(str(together)) == {4}
   # continuous_eval on a finished run scores what is left and stops.
   assert _cli("eval", "--model_dir", together, "--continuous", "--poll_seconds", 0.1,
               *_bindings(small)) == 0
-  assert results.evaluated_steps(str(together)) == {2, 4}
+  assert run_dir_lib.evaluated_steps(str(together)) == {2, 4}
   assert "every checkpoint is evaluated" in capsys.readouterr().out
 
 
@@ -299,7 +302,7 @@ def test_accumulated_batch_norm_statistics(tmp_path, inception_env):
   ev = _evaluator(model_dir, *SMALL_EVAL, "evaluation.bn_accumulation_samples = 64",
                   "evaluation.metrics = [@sliced_wasserstein()]")
   assert ev.accumulating_bn
-  records = ev.evaluate(evaluate.list_checkpoints(str(model_dir))[2])
+  records = ev.evaluate(checkpoints.list_checkpoints(str(model_dir))[2])
   assert records[0]["protocol"]["bn_statistics"] == "accumulated over 64 samples"
   assert np.isfinite(records[0]["value"])
   counters = [float(s.accu_counter.numpy()) for s in ev.accumulating_bn]

@@ -10,22 +10,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import fake_inception as fake_inception_lib
+
 from compare_gan.metrics import features
-from compare_gan.metrics import inception
-from compare_gan.metrics import testing
+from compare_gan.metrics.inception import weights as inception_weights
 
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-  monkeypatch.setenv(inception.CACHE_ENV, str(tmp_path / "cache"))
-  monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
+  monkeypatch.setenv(inception_weights.CACHE_ENV, str(tmp_path / "cache"))
+  monkeypatch.delenv(inception_weights.WEIGHTS_ENV, raising=False)
   return tmp_path / "cache"
 
 
 @pytest.fixture(scope="module")
 def fake_inception(tmp_path_factory):
-  path = testing.write_fake_inception_graph(tmp_path_factory.mktemp("w"), "frozen_pb")
-  return inception.load_inception(path, batch_size=16, download=False,
+  path = fake_inception_lib.write_fake_inception_graph(tmp_path_factory.mktemp("w"), "frozen_pb")
+  return inception_weights.load_inception(path, batch_size=16, download=False,
                                   cache_dir=str(tmp_path_factory.mktemp("c")))
 
 
@@ -60,7 +61,8 @@ def test_batch_size_independence_on_the_fake_inception(fake_inception):
     assert whole[name].shape[0] == 70
     np.testing.assert_allclose(by_7[name], whole[name], atol=1e-6, rtol=1e-6)
     np.testing.assert_allclose(by_64[name], whole[name], atol=1e-6, rtol=1e-6)
-  np.testing.assert_allclose(whole["pool_3"], testing.fake_inception_reference(images)["pool_3"],
+  np.testing.assert_allclose(whole["pool_3"],
+                             fake_inception_lib.fake_inception_reference(images)["pool_3"],
                              atol=1e-4, rtol=1e-4)
 
 

@@ -1,4 +1,5 @@
-"""Tests for compare_gan/metrics/inception.py on the tiny fake graphs of metrics/testing.py."""
+"""Tests for compare_gan/metrics/inception/ (extractor.py, weights.py) on the tiny fake graphs of
+tests/fake_inception.py."""
 
 import hashlib
 import os
@@ -9,29 +10,33 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan.metrics import inception
-from compare_gan.metrics import testing
+import fake_inception
 
-KINDS_AND_NAMES = {"frozen_pb": inception.FROZEN_PB_NAME, "tarball": inception.TARBALL_NAME,
-                   "classify_image": inception.CLASSIFY_IMAGE_PB_NAME,
-                   "hub_dir": inception.HUB_DIR_NAME}
+from compare_gan.metrics.inception import extractor as inception_extractor
+from compare_gan.metrics.inception import weights as inception_weights
+
+KINDS_AND_NAMES = {"frozen_pb": inception_weights.FROZEN_PB_NAME,
+                   "tarball": inception_weights.TARBALL_NAME,
+                   "classify_image": inception_weights.CLASSIFY_IMAGE_PB_NAME,
+                   "hub_dir": inception_weights.HUB_DIR_NAME}
 
 
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
   """One fake of every kind, written once for the module: {kind: path}."""
   root = tmp_path_factory.mktemp("fakes")
-  return {kind: testing.write_fake_inception_graph(root / name, kind)
+  return {kind: fake_inception.write_fake_inception_graph(root / name, kind)
           for kind, name in KINDS_AND_NAMES.items()}
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
   """A private cache dir, no weights env var, and a download URL that cannot succeed."""
-  monkeypatch.setenv(inception.CACHE_ENV, str(tmp_path / "cache"))
-  monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
-  monkeypatch.delenv(inception.DOWNLOAD_ENV, raising=False)
-  monkeypatch.setenv(inception.URL_ENV, (tmp_path / "nowhere" / inception.TARBALL_NAME).as_uri())
+  monkeypatch.setenv(inception_weights.CACHE_ENV, str(tmp_path / "cache"))
+  monkeypatch.delenv(inception_weights.WEIGHTS_ENV, raising=False)
+  monkeypatch.delenv(inception_weights.DOWNLOAD_ENV, raising=False)
+  monkeypatch.setenv(inception_weights.URL_ENV,
+                     (tmp_path / "nowhere" / inception_weights.TARBALL_NAME).as_uri())
   return tmp_path / "cache" / "inception"
 
 
@@ -45,10 +50,10 @@ def _images(n=5, size=32, channels=3, seed=0):
 
 @pytest.mark.parametrize("kind", list(KINDS_AND_NAMES))
 def test_every_loader_matches_numpy_recomputation(fakes, kind):
-  extractor = inception.load_inception(fakes[kind], batch_size=4)  # 5 images: 2 padded batches.
+  extractor = inception_weights.load_inception(fakes[kind], batch_size=4)  # 5 images: 2 batches.
   images = _images()
   out = extractor(images)
-  expected = testing.fake_inception_reference(images)
+  expected = fake_inception.fake_inception_reference(images)
   assert out["pool_3"].dtype == np.float32 and out["pool_3"].shape == (5, 2048)
   assert out["logits"].dtype == np.float32 and out["logits"].shape == (5, 1008)
   np.testing.assert_allclose(out["pool_3"], expected["pool_3"], atol=1e-4, rtol=1e-4)
@@ -57,7 +62,7 @@ def test_every_loader_matches_numpy_recomputation(fakes, kind):
 
 
 def test_features_depend_on_content(fakes):
-  extractor = inception.load_inception(fakes["frozen_pb"], batch_size=8)
+  extractor = inception_weights.load_inception(fakes["frozen_pb"], batch_size=8)
   a, b = extractor(_images(seed=1))["pool_3"], extractor(_images(seed=2))["pool_3"]
   assert np.abs(a - b).max() > 1e-3
   np.testing.assert_array_equal(a, extractor(_images(seed=1))["pool_3"])
@@ -66,11 +71,11 @@ def test_features_depend_on_content(fakes):
 def test_classify_image_needs_the_batch_patch(fakes):
   with open(fakes["classify_image"], "rb") as f:
     graph_def = tf.compat.v1.GraphDef.FromString(f.read())
-  unpatched = inception._wrap_graph_def(graph_def, "Mul:0", ["pool_3/_reshape:0"])
+  unpatched = inception_weights._wrap_graph_def(graph_def, "Mul:0", ["pool_3/_reshape:0"])
   unpatched(tf.zeros([1, 299, 299, 3]))  # Batch 1 is what the graph was built for.
   with pytest.raises(tf.errors.InvalidArgumentError, match="reshape"):
     unpatched(tf.zeros([2, 299, 299, 3]))
-  card = inception.load_inception(fakes["classify_image"]).card()
+  card = inception_weights.load_inception(fakes["classify_image"]).card()
   assert card["logits"] == "1008 with bias (softmax/logits:0)"
 
 
@@ -79,25 +84,25 @@ def test_classify_image_own_preprocessing_equals_ours(fakes):
   with open(fakes["classify_image"], "rb") as f:
     graph_def = tf.compat.v1.GraphDef.FromString(f.read())
   image = _images(n=1, size=40)
-  own = inception._wrap_graph_def(graph_def, "ExpandDims:0", ["softmax/logits:0"])
+  own = inception_weights._wrap_graph_def(graph_def, "ExpandDims:0", ["softmax/logits:0"])
   own_logits = own(tf.image.resize(image * 255.0, [40, 40]))[0]  # Identity resize: just a feed.
-  ours = inception.load_inception(fakes["classify_image"], batch_size=1)(image)["logits"]
+  ours = inception_weights.load_inception(fakes["classify_image"], batch_size=1)(image)["logits"]
   np.testing.assert_allclose(ours, own_logits.numpy(), atol=1e-4, rtol=1e-5)
 
 
 def test_hub_saved_model_with_only_a_signature(tmp_path):
   """A SavedModel whose root is not callable is used through its (only) signature."""
-  inner = testing._FakeHubModule(testing.FAKE_SEED)
+  inner = fake_inception._FakeHubModule(fake_inception.FAKE_SEED)
   root = tf.Module()
   root.inner = inner
   root.fn = tf.function(lambda images: inner(images),
                         input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
   tf.saved_model.save(root, str(tmp_path / "sig"), signatures={"default": root.fn})
-  extractor = inception.load_inception(str(tmp_path / "sig"), batch_size=4)
+  extractor = inception_weights.load_inception(str(tmp_path / "sig"), batch_size=4)
   assert "signature 'default'" in extractor.card()["input"]
   images = _images(n=3)
   np.testing.assert_allclose(extractor(images)["logits"],
-                             testing.fake_inception_reference(images)["logits"], atol=1e-4,
+                             fake_inception.fake_inception_reference(images)["logits"], atol=1e-4,
                              rtol=1e-4)
 
 
@@ -107,8 +112,8 @@ def test_hub_saved_model_with_only_a_signature(tmp_path):
 
 def test_preprocessing_is_tf1_bilinear_then_minus128_over128():
   images = _images(n=2, size=17)
-  ours = inception.preprocess_for_inception(images).numpy()
-  expected = (testing.tf1_resize_bilinear_np(images * 255.0) - 128) / 128
+  ours = inception_extractor.preprocess_for_inception(images).numpy()
+  expected = (fake_inception.tf1_resize_bilinear_np(images * 255.0) - 128) / 128
   assert ours.shape == (2, 299, 299, 3)
   np.testing.assert_allclose(ours, expected, atol=2e-5)
   half_pixel = (tf.image.resize(images * 255.0, [299, 299]).numpy() - 128) / 128
@@ -116,7 +121,7 @@ def test_preprocessing_is_tf1_bilinear_then_minus128_over128():
 
 
 def test_grey_images_are_tiled(fakes):
-  extractor = inception.load_inception(fakes["frozen_pb"], batch_size=8)
+  extractor = inception_weights.load_inception(fakes["frozen_pb"], batch_size=8)
   grey = _images(channels=1)
   np.testing.assert_array_equal(extractor(grey)["pool_3"],
                                 extractor(np.repeat(grey, 3, axis=-1))["pool_3"])
@@ -126,17 +131,19 @@ def test_not_quantised_by_default_and_quantize_option(fakes):
   levels = np.random.default_rng(3).integers(0, 255, (4, 8, 8, 3))
   images = ((levels + 0.3) / 255).astype(np.float32)  # Between 8-bit levels.
   rounded = (levels / 255).astype(np.float32)
-  plain = inception.preprocess_for_inception(images).numpy()
-  assert np.abs(plain - inception.preprocess_for_inception(rounded).numpy()).max() > 1e-3
-  np.testing.assert_array_equal(inception.preprocess_for_inception(images, quantize=True),
-                                inception.preprocess_for_inception(rounded, quantize=True))
-  np.testing.assert_allclose(inception.preprocess_for_inception(images, quantize=True),
-                             inception.preprocess_for_inception(rounded), atol=1e-6)
-  quantized = inception.load_inception(fakes["frozen_pb"], quantize=True, batch_size=4)
+  plain = inception_extractor.preprocess_for_inception(images).numpy()
+  assert np.abs(plain - inception_extractor.preprocess_for_inception(rounded).numpy()).max() > 1e-3
+  np.testing.assert_array_equal(
+      inception_extractor.preprocess_for_inception(images, quantize=True),
+      inception_extractor.preprocess_for_inception(rounded, quantize=True))
+  np.testing.assert_allclose(inception_extractor.preprocess_for_inception(images, quantize=True),
+                             inception_extractor.preprocess_for_inception(rounded), atol=1e-6)
+  quantized = inception_weights.load_inception(fakes["frozen_pb"], quantize=True, batch_size=4)
   assert quantized.card()["quantize"] is True
-  np.testing.assert_allclose(quantized(images)["pool_3"],
-                             testing.fake_inception_reference(images, quantize=True)["pool_3"],
-                             atol=1e-4, rtol=1e-4)
+  np.testing.assert_allclose(
+      quantized(images)["pool_3"],
+      fake_inception.fake_inception_reference(images, quantize=True)["pool_3"], atol=1e-4,
+      rtol=1e-4)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -147,7 +154,7 @@ def test_not_quantised_by_default_and_quantize_option(fakes):
     (np.full((2, 8, 8, 3), -0.5, np.float32), "min -0.5"),
 ])
 def test_bad_images_are_rejected(fakes, bad, message):
-  extractor = inception.load_inception(fakes["frozen_pb"], batch_size=8)
+  extractor = inception_weights.load_inception(fakes["frozen_pb"], batch_size=8)
   with pytest.raises(ValueError, match=message):
     extractor(bad)
 
@@ -156,11 +163,11 @@ def test_nan_error_names_the_count(fakes):
   images = _images()
   images[0, 0, :3, 0] = np.nan
   with pytest.raises(ValueError, match="3 NaN"):
-    inception.load_inception(fakes["frozen_pb"], batch_size=8)(images)
+    inception_weights.load_inception(fakes["frozen_pb"], batch_size=8)(images)
 
 
 def test_small_range_excursions_are_clipped(fakes):
-  extractor = inception.load_inception(fakes["frozen_pb"], batch_size=8)
+  extractor = inception_weights.load_inception(fakes["frozen_pb"], batch_size=8)
   images = _images()
   nudged = images.copy()
   nudged[:, 0, 0, 0] = -5e-4
@@ -170,7 +177,7 @@ def test_small_range_excursions_are_clipped(fakes):
 
 
 def test_any_count_and_tensor_input(fakes):
-  extractor = inception.load_inception(fakes["frozen_pb"], batch_size=3)
+  extractor = inception_weights.load_inception(fakes["frozen_pb"], batch_size=3)
   images = _images(n=7)
   out = extractor(tf.constant(images))
   assert out["pool_3"].shape == (7, 2048)
@@ -184,85 +191,87 @@ def test_any_count_and_tensor_input(fakes):
 
 def test_argument_beats_env_var_beats_cache_dir(fakes, tmp_path, monkeypatch, isolated_env):
   isolated_env.mkdir(parents=True)
-  cached = testing.write_fake_inception_graph(isolated_env, "frozen_pb")
-  from_env = testing.write_fake_inception_graph(tmp_path / "env.pb", "frozen_pb", seed=1)
-  assert inception.load_inception().card()["source"] == cached
-  monkeypatch.setenv(inception.WEIGHTS_ENV, from_env)
-  assert inception.load_inception().card()["source"] == from_env
-  assert inception.load_inception(fakes["classify_image"]).card()["source"] == (
+  cached = fake_inception.write_fake_inception_graph(isolated_env, "frozen_pb")
+  from_env = fake_inception.write_fake_inception_graph(tmp_path / "env.pb", "frozen_pb", seed=1)
+  assert inception_weights.load_inception().card()["source"] == cached
+  monkeypatch.setenv(inception_weights.WEIGHTS_ENV, from_env)
+  assert inception_weights.load_inception().card()["source"] == from_env
+  assert inception_weights.load_inception(fakes["classify_image"]).card()["source"] == (
       fakes["classify_image"])
 
 
 def test_cache_dir_prefers_the_frozen_graph(isolated_env):
   isolated_env.mkdir(parents=True)
-  testing.write_fake_inception_graph(isolated_env, "tarball")
-  assert inception.load_inception().card()["loader"] == "tarball"
-  testing.write_fake_inception_graph(isolated_env, "frozen_pb")
-  assert inception.load_inception().card()["loader"] == "frozen_pb"
+  fake_inception.write_fake_inception_graph(isolated_env, "tarball")
+  assert inception_weights.load_inception().card()["loader"] == "tarball"
+  fake_inception.write_fake_inception_graph(isolated_env, "frozen_pb")
+  assert inception_weights.load_inception().card()["loader"] == "frozen_pb"
 
 
 def test_directory_argument_holding_a_known_file(tmp_path):
-  path = testing.write_fake_inception_graph(tmp_path, "classify_image")
-  assert inception.load_inception(str(tmp_path)).card()["weights_file"] == path
+  path = fake_inception.write_fake_inception_graph(tmp_path, "classify_image")
+  assert inception_weights.load_inception(str(tmp_path)).card()["weights_file"] == path
 
 
 def test_download_from_file_url_into_cache(tmp_path, monkeypatch, isolated_env):
-  source = testing.write_fake_inception_graph(tmp_path / "mirror" / "inception.tar.gz", "tarball")
-  monkeypatch.setenv(inception.URL_ENV, "file://" + source)
-  card = inception.load_inception().card()
-  downloaded = isolated_env / inception.TARBALL_NAME
+  source = fake_inception.write_fake_inception_graph(tmp_path / "mirror" / "inception.tar.gz",
+                                                     "tarball")
+  monkeypatch.setenv(inception_weights.URL_ENV, "file://" + source)
+  card = inception_weights.load_inception().card()
+  downloaded = isolated_env / inception_weights.TARBALL_NAME
   assert card["loader"] == "tarball" and card["source"] == str(downloaded)
   assert not [name for name in os.listdir(isolated_env) if name.endswith(".tmp")]
   os.remove(source)  # The second load finds the downloaded copy and needs no download.
-  assert inception.load_inception().card()["source"] == str(downloaded)
+  assert inception_weights.load_inception().card()["source"] == str(downloaded)
   images = _images()
-  np.testing.assert_allclose(inception.load_inception()(images)["pool_3"],
-                             testing.fake_inception_reference(images)["pool_3"], atol=1e-4)
+  np.testing.assert_allclose(inception_weights.load_inception()(images)["pool_3"],
+                             fake_inception.fake_inception_reference(images)["pool_3"], atol=1e-4)
 
 
 def test_explicit_url_argument_downloads(tmp_path):
-  source = testing.write_fake_inception_graph(tmp_path / "x" / "model.pb", "frozen_pb")
-  card = inception.load_inception("file://" + source).card()
+  source = fake_inception.write_fake_inception_graph(tmp_path / "x" / "model.pb", "frozen_pb")
+  card = inception_weights.load_inception("file://" + source).card()
   assert card["loader"] == "frozen_pb"
-  assert os.path.basename(card["source"]) == inception.FROZEN_PB_NAME
+  assert os.path.basename(card["source"]) == inception_weights.FROZEN_PB_NAME
 
 
 def test_not_found_message_lists_places_and_fixes(isolated_env):
-  with pytest.raises(inception.InceptionWeightsNotFound) as info:
-    inception.load_inception()
+  with pytest.raises(inception_weights.InceptionWeightsNotFound) as info:
+    inception_weights.load_inception()
   message = str(info.value)
   assert isinstance(info.value, FileNotFoundError)
-  for name in inception.KNOWN_NAMES:
+  for name in inception_weights.KNOWN_NAMES:
     assert str(isolated_env / name) in message
-  for text in (inception.WEIGHTS_ENV, inception.INCEPTION_URL, inception.CACHE_ENV,
-               inception.URL_ENV, "download of file://", "failed",
-               str(isolated_env / inception.TARBALL_NAME)):
+  for text in (inception_weights.WEIGHTS_ENV, inception_weights.INCEPTION_URL,
+               inception_weights.CACHE_ENV, inception_weights.URL_ENV, "download of file://",
+               "failed", str(isolated_env / inception_weights.TARBALL_NAME)):
     assert text in message
 
 
 def test_download_can_be_disabled(monkeypatch):
-  with pytest.raises(inception.InceptionWeightsNotFound, match="disabled"):
-    inception.load_inception(download=False)
-  monkeypatch.setenv(inception.DOWNLOAD_ENV, "0")
-  with pytest.raises(inception.InceptionWeightsNotFound, match="disabled"):
-    inception.load_inception()
+  with pytest.raises(inception_weights.InceptionWeightsNotFound, match="disabled"):
+    inception_weights.load_inception(download=False)
+  monkeypatch.setenv(inception_weights.DOWNLOAD_ENV, "0")
+  with pytest.raises(inception_weights.InceptionWeightsNotFound, match="disabled"):
+    inception_weights.load_inception()
 
 
 def test_missing_explicit_path_is_not_replaced_by_the_cache(tmp_path, monkeypatch, isolated_env):
   isolated_env.mkdir(parents=True)
-  testing.write_fake_inception_graph(isolated_env, "frozen_pb")
+  fake_inception.write_fake_inception_graph(isolated_env, "frozen_pb")
   missing = str(tmp_path / "nope.pb")
-  with pytest.raises(inception.InceptionWeightsNotFound, match="nope.pb does not exist"):
-    inception.load_inception(missing)
-  monkeypatch.setenv(inception.WEIGHTS_ENV, missing)
-  with pytest.raises(inception.InceptionWeightsNotFound, match=inception.WEIGHTS_ENV):
-    inception.load_inception()
+  with pytest.raises(inception_weights.InceptionWeightsNotFound, match="nope.pb does not exist"):
+    inception_weights.load_inception(missing)
+  monkeypatch.setenv(inception_weights.WEIGHTS_ENV, missing)
+  with pytest.raises(inception_weights.InceptionWeightsNotFound,
+                     match=inception_weights.WEIGHTS_ENV):
+    inception_weights.load_inception()
 
 
 def test_gin_configures_the_loader(fakes):
   gin.parse_config(f"inception.weights = '{fakes['frozen_pb']}'\n"
                    f"inception.batch_size = 8\ninception.quantize = True")
-  extractor = inception.load_inception()
+  extractor = inception_weights.load_inception()
   assert extractor.batch_size == 8 and extractor.card()["quantize"] is True
 
 
@@ -275,15 +284,15 @@ def test_truncated_graph_names_the_file(fakes, tmp_path):
     data = f.read()
   truncated = tmp_path / "truncated.pb"
   truncated.write_bytes(data[:len(data) // 2 + 7])
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="truncated.pb"):
-    inception.load_inception(str(truncated))
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="truncated.pb"):
+    inception_weights.load_inception(str(truncated))
 
 
 def test_garbage_graph_names_the_file(tmp_path):
   garbage = tmp_path / "garbage.pb"
   garbage.write_bytes(b"\x00\xff" * 1000)
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="garbage.pb"):
-    inception.load_inception(str(garbage))
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="garbage.pb"):
+    inception_weights.load_inception(str(garbage))
 
 
 def test_bad_tarballs_name_the_file(fakes, tmp_path):
@@ -291,27 +300,27 @@ def test_bad_tarballs_name_the_file(fakes, tmp_path):
     data = f.read()
   truncated = tmp_path / "truncated.tar.gz"
   truncated.write_bytes(data[:len(data) // 2])
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="truncated.tar.gz"):
-    inception.load_inception(str(truncated))
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="truncated.tar.gz"):
+    inception_weights.load_inception(str(truncated))
   garbage = tmp_path / "garbage.tgz"
   garbage.write_bytes(b"not a tarball" * 100)
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="garbage.tgz"):
-    inception.load_inception(str(garbage))
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="garbage.tgz"):
+    inception_weights.load_inception(str(garbage))
   empty = tmp_path / "empty.tar.gz"
   with tarfile.open(empty, "w:gz") as tar:
     tar.add(fakes["frozen_pb"], arcname="something_else.pb")
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="holds none of"):
-    inception.load_inception(str(empty))
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="holds none of"):
+    inception_weights.load_inception(str(empty))
 
 
 def test_tarball_path_traversal_is_refused(fakes, tmp_path, isolated_env):
   evil = tmp_path / "evil.tar.gz"
   with tarfile.open(evil, "w:gz") as tar:
-    tar.add(fakes["frozen_pb"], arcname="../../" + inception.FROZEN_PB_NAME)
-  with pytest.raises(inception.InceptionWeightsCorrupt, match="refusing member"):
-    inception.load_inception(str(evil))
-  assert not (isolated_env.parent / inception.FROZEN_PB_NAME).exists()
-  assert not (tmp_path / inception.FROZEN_PB_NAME).exists()
+    tar.add(fakes["frozen_pb"], arcname="../../" + inception_weights.FROZEN_PB_NAME)
+  with pytest.raises(inception_extractor.InceptionWeightsCorrupt, match="refusing member"):
+    inception_weights.load_inception(str(evil))
+  assert not (isolated_env.parent / inception_weights.FROZEN_PB_NAME).exists()
+  assert not (tmp_path / inception_weights.FROZEN_PB_NAME).exists()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -320,37 +329,37 @@ def test_tarball_path_traversal_is_refused(fakes, tmp_path, isolated_env):
 
 @pytest.mark.parametrize("kind", ["frozen_pb", "classify_image", "tarball"])
 def test_card_size_and_sha256_match_hashlib(fakes, kind):
-  card = inception.load_inception(fakes[kind]).card()
+  card = inception_weights.load_inception(fakes[kind]).card()
   with open(card["weights_file"], "rb") as f:
     data = f.read()
   assert card["weights_bytes"] == len(data) == os.path.getsize(card["weights_file"])
   assert card["weights_sha256"] == hashlib.sha256(data).hexdigest()
   assert card["extractor"] == "inception-2015-12-05"
   assert card["resize"] == "tf1_bilinear_299" and card["quantize"] is False
-  assert list(card) == [k for k in inception.CARD_KEYS if k in card]
-  assert set(inception.CARD_KEYS) - set(card) <= {"archive"}
-  key = inception.load_inception(fakes[kind]).cache_key()
+  assert list(card) == [k for k in inception_extractor.CARD_KEYS if k in card]
+  assert set(inception_extractor.CARD_KEYS) - set(card) <= {"archive"}
+  key = inception_weights.load_inception(fakes[kind]).cache_key()
   assert "source" not in key and "weights_file" not in key
   assert key["weights_sha256"] == card["weights_sha256"]
 
 
 def test_hub_dir_card_hashes_the_tree(fakes):
-  card = inception.load_inception(fakes["hub_dir"]).card()
+  card = inception_weights.load_inception(fakes["hub_dir"]).card()
   total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(fakes["hub_dir"])
               for f in fs)
   assert card["loader"] == "hub" and card["weights_bytes"] == total
   assert len(card["weights_sha256"]) == 64
-  assert inception.load_inception(fakes["hub_dir"]).card()["weights_sha256"] == (
+  assert inception_weights.load_inception(fakes["hub_dir"]).card()["weights_sha256"] == (
       card["weights_sha256"])  # No sidecars written inside the SavedModel.
 
 
 def test_sha256_is_cached_and_refreshed_on_change(tmp_path):
   path = tmp_path / "blob.bin"
   path.write_bytes(b"abc")
-  assert inception.file_sha256(str(path)) == (3, hashlib.sha256(b"abc").hexdigest())
+  assert inception_weights.file_sha256(str(path)) == (3, hashlib.sha256(b"abc").hexdigest())
   assert (tmp_path / "blob.bin.sha256").exists()
-  inception._SHA256_MEMO.clear()  # The sidecar answers now.
-  assert inception.file_sha256(str(path))[1] == hashlib.sha256(b"abc").hexdigest()
+  inception_weights._SHA256_MEMO.clear()  # The sidecar answers now.
+  assert inception_weights.file_sha256(str(path))[1] == hashlib.sha256(b"abc").hexdigest()
   path.write_bytes(b"abcd")
   os.utime(path, ns=(1, 1))
-  assert inception.file_sha256(str(path)) == (4, hashlib.sha256(b"abcd").hexdigest())
+  assert inception_weights.file_sha256(str(path)) == (4, hashlib.sha256(b"abcd").hexdigest())

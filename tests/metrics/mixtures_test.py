@@ -5,15 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from compare_gan import synthetic_data
+from compare_gan.data import synthetic
 from compare_gan.metrics import mixtures
 
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_exact_samples_cover_every_mode(name):
-  points, modes = synthetic_data.mixture_points(np.arange(20000), seed=0, name=name)
+  points, modes = synthetic.mixture_points(np.arange(20000), seed=0, name=name)
   result = mixtures.mode_metrics(points, name)
-  num_modes = synthetic_data.mixture_spec(name).centers.shape[0]
+  num_modes = synthetic.mixture_spec(name).centers.shape[0]
   assert result["num_modes"] == num_modes
   assert result["modes_covered"] == num_modes
   # ||x - mu||^2 / sigma^2 ~ chi^2_2: P(< 9) = 1 - exp(-4.5) = 0.98889; binomial sd ~ 0.0007.
@@ -22,13 +22,13 @@ def test_exact_samples_cover_every_mode(name):
   # Balanced histogram: reverse KL ~ (K - 1) / (2 n) for multinomial noise, tiny.
   assert 0.0 <= result["reverse_kl"] < 0.01
   # High-quality samples are assigned to the mode that generated them (modes are >25 std apart).
-  spec = synthetic_data.mixture_spec(name)
+  spec = synthetic.mixture_spec(name)
   nearest = np.argmin(((points[:, None] - spec.centers[None]) ** 2).sum(-1), axis=1)
   np.testing.assert_array_equal(nearest, modes)
 
 
 def test_all_points_at_one_mode():
-  spec = synthetic_data.mixture_spec("grid25")
+  spec = synthetic.mixture_spec("grid25")
   points = np.repeat(spec.centers[7:8], 100, axis=0)
   result = mixtures.mode_metrics(points, spec)
   assert result["modes_covered"] == 1
@@ -46,7 +46,7 @@ def test_points_far_from_every_mode():
 
 
 def test_boundary_is_strict_and_num_std_scales_it():
-  spec = synthetic_data.mixture_spec("ring8")
+  spec = synthetic.mixture_spec("ring8")
   center = spec.centers[0]
   # At 2.9 and 3.1 std along y (radial direction is x at angle 0), the first counts, the second
   # does not; with num_std = 4 both count.
@@ -56,7 +56,7 @@ def test_boundary_is_strict_and_num_std_scales_it():
 
 
 def test_min_count_and_reverse_kl_hand_computed():
-  spec = synthetic_data.mixture_spec("ring8")
+  spec = synthetic.mixture_spec("ring8")
   # 6 samples on mode 0, 2 on mode 1, 1 far away.
   points = np.concatenate([np.repeat(spec.centers[:1], 6, 0), np.repeat(spec.centers[1:2], 2, 0),
                            [[0.5, 0.5]]])

@@ -5,6 +5,7 @@ import itertools
 import json
 import math
 import sqlite3
+import types
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,11 @@ import pytest
 
 from compare_gan.report import command
 from compare_gan.report import tables
+from compare_gan.sweep import store as store_lib
 
-# The store's schema (sweep spec section 3), written here without compare_gan.sweep.store.
+# The store's schema (sweep spec section 3), written here without compare_gan.sweep.store: a
+# frozen copy, so that changing the tables the report reads is a deliberate change here too.
+# test_reads_a_database_the_store_wrote covers the store's own.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE trials (
@@ -63,7 +67,9 @@ def write_study_db(workdir, trials=TRIALS, study_text=STUDY_TEXT, extra_records=
   conn.execute("PRAGMA journal_mode=WAL")
   conn.executescript(SCHEMA)
   conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-      ("study_name", "synthetic"), ("study_text", study_text), ("schema_version", "1")])
+      ("study_name", "synthetic"), ("study_text", study_text), ("schema_version", "1"),
+      ("objective_metric", "fid_score"), ("objective_mode", "min"),
+      ("objective_reduce", "best")])
   results = []
   for tid, labels, status, fid, step, lr, lam in trials:
     params = {"learning_rate": lr, "beta1": 0.5}
@@ -98,7 +104,7 @@ def study(tmp_path):
 
 def _best(workdir, metric="fid_score", mode="min"):
   trials, results = tables.load(str(workdir))
-  objective = tables.objective_of(tables.read_meta(str(workdir))["study_text"])
+  objective = tables.read_objective(str(workdir))
   return tables.best_models(tables.with_values(trials, results, metric, mode, objective),
                             metric, mode)
 
@@ -108,7 +114,7 @@ def test_load_parses_every_trial_and_result(study):
   assert list(trials["id"]) == list(range(1, 17))
   assert trials.loc[8, "labels"] == NS_GP and trials.loc[8, "params"]["lambda"] == 1.0
   assert len(results) == 10 * 6 + 3
-  assert tables.objective_of(tables.read_meta(str(study))["study_text"]) == ("fid_score", "min")
+  assert tables.read_objective(str(study)) == ("fid_score", "min")
 
 
 def test_best_models_one_row_per_setting_best_first(study):
@@ -182,12 +188,43 @@ def test_reads_a_snapshot_while_a_driver_writes_and_changes_nothing(study):
   reader.close()
 
 
-def test_objective_of_reads_the_first_binding_and_defaults():
-  text = "study.objective = \"swd_pixels\"  # c\nstudy.mode='max'\nstudy.objective = 'x'\n"
-  assert tables.objective_of(text) == ("swd_pixels", "max")
-  assert tables.objective_of("# study.objective = 'kid_score'\n") == ("fid_score", "min")
+def test_the_objective_is_the_one_the_store_recorded(study, capsys):
+  db = sqlite3.connect(str(study / "study.db"))
+  # The stored study text says otherwise: the report reads the meta row, never the text.
+  db.execute("UPDATE meta SET value = 'swd_pixels' WHERE key = 'objective_metric'")
+  db.execute("UPDATE meta SET value = 'max' WHERE key = 'objective_mode'")
+  db.commit()
+  assert tables.read_objective(str(study)) == ("swd_pixels", "max")
+  db.execute("UPDATE meta SET value = 'best' WHERE key = 'objective_mode'")
+  db.commit()
   with pytest.raises(ValueError, match="'best'.*min, max"):
-    tables.objective_of("study.mode = 'best'")
+    tables.read_objective(str(study))
+  db.execute("DELETE FROM meta WHERE key LIKE 'objective_%'")
+  db.commit()
+  db.close()
+  with pytest.raises(ValueError, match="lacks objective_metric, objective_mode"):
+    tables.read_objective(str(study))
+  assert command.main(["--workdir", str(study), "--no_plots"]) == 2
+  assert "lacks objective_metric" in capsys.readouterr().err
+
+
+def test_reads_a_database_the_store_wrote(tmp_path):
+  study = types.SimpleNamespace(
+      name="real", text="study.name = 'real'\n", path="/studies/real.gin",
+      objective=types.SimpleNamespace(metric="swd_pixels", mode="max", reduce="last"))
+  with store_lib.Store(str(tmp_path / store_lib.DATABASE)) as store:
+    store.init_study(study)
+    tid = store.add_trial(setting="loss=ns", labels={"loss": "ns"}, params={"lr": 1e-4},
+                          seed=0, source="grid", trials_dir=str(tmp_path), description="ns")
+    store.mark_running(tid)
+    store.finish_trial(tid, "done", 0.5, 2, 1.0, records=[
+        dict(step=2, metric="swd_pixels", value=0.5, status="ok", protocol={"n": 8})])
+  trials, results = tables.load(str(tmp_path))
+  assert list(trials.columns) == list(store_lib.TRIAL_COLUMNS)
+  assert trials.loc[0, "labels"] == {"loss": "ns"} and trials.loc[0, "objective"] == 0.5
+  assert list(results.columns) == list(store_lib.RESULT_COLUMNS)
+  assert results[["step", "metric", "value"]].values.tolist() == [[2, "swd_pixels", 0.5]]
+  assert tables.read_objective(str(tmp_path)) == ("swd_pixels", "max")
 
 
 def test_expected_best_matches_enumeration():

@@ -25,6 +25,7 @@ import time
 import pandas as pd
 import pytest
 
+from compare_gan import run_dir
 from compare_gan.sweep import command
 from compare_gan.sweep import driver
 from compare_gan.sweep import executors
@@ -263,7 +264,7 @@ def _fake_run_trial(outcomes):
         dict(step=2, metric="swd_pixels", value=value, status="ok", protocol={})]
     return dict(trial_id=task["trial_id"], status=status, returncode=0, host="fakehost",
                 error=None if status == "done" else f"{status} for the test",
-                started=store_lib.now(), finished=store_lib.now(), seconds=0.01,
+                started=run_dir.now(), finished=run_dir.now(), seconds=0.01,
                 records=records)
   return run_trial
 

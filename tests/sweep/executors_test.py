@@ -7,7 +7,6 @@ so these tests take seconds; tests/sweep/driver_test.py runs real trainings.
 """
 
 import concurrent.futures
-import json
 import os
 import stat
 import sys
@@ -15,6 +14,7 @@ import time
 
 import pytest
 
+from compare_gan import run_dir
 from compare_gan.sweep import executors
 
 FAKE_PYTHON = """#!{python}
@@ -30,6 +30,8 @@ with open(os.path.join(model_dir, "metrics.jsonl"), "w") as f:
   for step in (1, 2):
     f.write(json.dumps(dict(step=step, metric="swd_pixels", value=float(step), std=0.0,
                             n=8, status="ok", protocol=dict(parent=os.getppid()))) + "\\n")
+    if "fake.torn" in bindings:  # Lines that are not metric records, as a hand edit leaves.
+      f.write("\\n{{torn line\\n" + json.dumps([1, 2]) + "\\n" + json.dumps(dict(step=4)) + "\\n")
 if "fake.status" in bindings:
   with open(os.path.join(model_dir, "status.json"), "w") as f:
     json.dump(dict(state=bindings["fake.status"], message="diverged at step 2: non-finite "
@@ -177,13 +179,11 @@ def test_dask_local_cluster_with_two_worker_processes(tmp_path, fake_python):
     assert executor.client.status == "closed"
 
 
-def test_read_records_agrees_with_the_results_reader(tmp_path):
-  from compare_gan.metrics import results
-  lines = [json.dumps(dict(step=2, metric="fid_score", value=3.0, status="ok")), "",
-           "{torn line", json.dumps([1, 2]), json.dumps(dict(step=4, value=1.0)),
-           json.dumps(dict(step=4, metric="fid_score", value=None, status="non_finite_output"))]
-  (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-  records = executors.read_records(str(tmp_path))
-  assert [(r["step"], r["value"]) for r in records] == [(2, 3.0), (4, None)]
-  assert records == results.read_metrics(str(tmp_path))
-  assert executors.read_records(str(tmp_path / "no_run")) == []
+def test_records_are_what_the_run_directory_reader_reads(tmp_path, fake_python):
+  task = _task(tmp_path, fake_python, fake_torn=1)
+  result = executors.run_trial(task)
+  with open(os.path.join(task["run_dir"], "metrics.jsonl")) as f:
+    assert "{torn line" in f.read()
+  assert result["status"] == "done"
+  assert result["records"] == run_dir.read_metrics(task["run_dir"])
+  assert [(r["step"], r["value"]) for r in result["records"]] == [(1, 1.0), (2, 2.0)]

@@ -51,6 +51,17 @@ def test_schema_wal_and_meta(store, tmp_path):
   assert meta["objective_mode"] == "min" and meta["objective_metric"] == "fid_score"
 
 
+def test_tables_have_the_declared_columns_and_the_objective(store, tmp_path):
+  db = sqlite3.connect(str(tmp_path / "study.db"))
+  for table, columns in (("trials", store_lib.TRIAL_COLUMNS),
+                         ("results", store_lib.RESULT_COLUMNS)):
+    assert tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})")) == columns
+  db.close()
+  assert store_lib.stored_objective(store.meta()) == ("fid_score", "min")
+  with pytest.raises(ValueError, match="lacks objective_metric, objective_mode"):
+    store_lib.stored_objective({"study_name": "toy"})
+
+
 def test_trial_life_cycle(store, tmp_path):
   first = _add(store, tmp_path)
   second = _add(store, tmp_path, params={"learning_rate": 1e-3}, seed=1)

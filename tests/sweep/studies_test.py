@@ -9,8 +9,8 @@ import re
 import gin
 import pytest
 
-from compare_gan import cli
-from compare_gan.sweep import study as study_lib
+from compare_gan import config
+from compare_gan.sweep import study_file
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 LANDSCAPE_DIR = os.path.join(CONFIG_DIR, "landscape")
@@ -42,7 +42,7 @@ def test_every_shipped_study_has_an_expected_count():
 def test_study_loads_and_expands_to_the_expected_settings(path):
   with open(path) as f:
     assert f.read().startswith("#"), "each study's header says what it reproduces"
-  study = study_lib.load_study(path)
+  study = study_file.load_study(path)
   assert len(study.settings) == EXPECTED_SETTINGS[_relative(path)]
   assert len({s.key for s in study.settings}) == len(study.settings)
   for setting in study.settings:
@@ -77,7 +77,7 @@ def _d_update_budget(path):
 
 @pytest.mark.parametrize("path", LANDSCAPE_STUDIES, ids=_relative)
 def test_landscape_study_has_table1_grid_and_ranges(path):
-  study = study_lib.load_study(path)
+  study = study_file.load_study(path)
   assert (study.sweeper, study.budget, study.seeds) == ("gp", 60, [0])
   assert (study.objective.metric, study.objective.mode, study.objective.reduce) == (
       "fid_score", "min", "best")
@@ -130,7 +130,7 @@ def test_landscape_studies_cover_every_study_and_dataset():
 
 
 def test_norm_reg_study_has_the_papers_seven_methods():
-  study = study_lib.load_study(os.path.join(LANDSCAPE_DIR, "norm_reg_celeb_a_hq_128.gin"))
+  study = study_file.load_study(os.path.join(LANDSCAPE_DIR, "norm_reg_celeb_a_hq_128.gin"))
   assert {s.labels["method"] for s in study.settings} == {
       "none", "bn", "ln", "sn", "gp", "dragan", "l2"}
   l2 = study.setting("method=l2,n_disc=1")
@@ -143,7 +143,7 @@ def test_norm_reg_study_has_the_papers_seven_methods():
 
 
 def test_quickstart_is_a_small_weight_free_gp_sweep():
-  study = study_lib.load_study(os.path.join(CONFIG_DIR, "studies", "quickstart.gin"))
+  study = study_file.load_study(os.path.join(CONFIG_DIR, "studies", "quickstart.gin"))
   assert study.sweeper == "gp"
   assert study.objective.metric == "swd_pixels" and study.objective.mode == "min"
   trials = sum(len(s.grid) + study.budget for s in study.settings) * len(study.seeds)
@@ -264,7 +264,7 @@ def test_best_model_config_parses_and_matches_its_row(path):
   with open(path) as f:
     header = f.read()
   assert header.startswith("# GAN Landscape best model") and "Published FID" in header
-  cli.parse_gin([path], [])
+  config.parse_gin([path], [])
   q = gin.query_parameter
   assert q("dataset.name") == dataset
   assert _reference_name(q("ModularGAN.architecture")) == arch

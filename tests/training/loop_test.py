@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from compare_gan import cli
+from compare_gan import config
 from compare_gan.training import checkpoints as checkpoints_lib
 
 TRIANGLES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "examples",
@@ -198,7 +199,7 @@ def test_invalid_settings_name_the_value(tmp_path, capsys):
 def test_samples_are_images_in_unit_range(tmp_path):
   from compare_gan.training import loop
   gin.clear_config()
-  cli.parse_gin([TRIANGLES], TINY + ["train.training_steps = 1"])
+  config.parse_gin([TRIANGLES], TINY + ["train.training_steps = 1"])
   result = loop.train(str(tmp_path / "run"), log=lambda m: None)
   images = result.model.sample(tf.random.uniform([3, 8], -1, 1)).numpy()
   assert images.shape == (3, 28, 28, 1)

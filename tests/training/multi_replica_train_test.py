@@ -37,7 +37,7 @@ def _main(root):
   tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   import gin
   import numpy as np
-  from compare_gan import cli
+  from compare_gan import config
   from compare_gan.training import loop
 
   bindings = ["G.width = 0.0625", "D.width = 0.0625", "ModularGAN.z_dim = 8",
@@ -46,7 +46,7 @@ def _main(root):
   first_step, replicas, steps = {}, [], []
   for strategy in ("default", "mirrored"):
     gin.clear_config()
-    cli.parse_gin([TRIANGLES], bindings + [f"train.strategy = '{strategy}'"])
+    config.parse_gin([TRIANGLES], bindings + [f"train.strategy = '{strategy}'"])
     model_dir = os.path.join(root, strategy)
     result = loop.train(model_dir, log=lambda message: None)
     replicas.append(result.strategy.num_replicas_in_sync)

@@ -1,82 +1,20 @@
 """Sample grids, single PNGs and latent interpolations from a generator (`compare_gan sample`).
 
-Works on any `export.GeneratorModule` (ours or third-party) or a function `(z, labels) ->
+Works on any `modules.GeneratorModule` (ours or third-party) or a function `(z, labels) ->
 images [B, H, W, C]` in [0, 1]. Latents are stateless draws from `seed`, so a seed always gives
 the same PNG bytes. Conditional generators get labels `i % num_classes` (sample i, or row i of
 an interpolation) unless given. Interpolation rows go from one latent to another in `steps`
-columns: linearly for uniform z (stays inside the cube), and for normal z along
-`((1 - a) A + a B) / sqrt(a^2 + (1 - a)^2)`, which keeps N(0, 1) marginals (the normalisation of
-the reference's s3gan/ssgan colabs).
+columns (`latents.interpolation_latents`).
 """
 
-import math
 import os
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from compare_gan.gans import modular_gan
-
-_PURPOSE_SAMPLES, _PURPOSE_START, _PURPOSE_END = 11, 12, 13
-
-
-def images_to_uint8(images: np.ndarray) -> np.ndarray:
-  """Images in [0, 1] (any shape) to uint8: x * 255 rounded half up, clipped to [0, 255]."""
-  return np.clip(np.floor(np.asarray(images, np.float64) * 255.0 + 0.5), 0, 255).astype(
-      np.uint8)
-
-
-def make_grid(images: np.ndarray, columns: Optional[int] = None, padding: int = 2,
-              pad_value: float = 1.0) -> np.ndarray:
-  """Tiles images [N, H, W, C] row by row into one image [rows*(H+p)+p, cols*(W+p)+p, C]
-  (default columns: ceil(sqrt(N))), separated by `padding` pixels of `pad_value`."""
-  images = np.asarray(images)
-  if images.ndim != 4:
-    raise ValueError(f"make_grid needs images [N, H, W, C]; got shape {images.shape}.")
-  n, h, w, c = images.shape
-  columns = columns or max(1, math.ceil(math.sqrt(n)))
-  rows = math.ceil(n / columns)
-  p = padding
-  grid = np.full((rows * (h + p) + p, columns * (w + p) + p, c), pad_value, images.dtype)
-  for i in range(n):
-    r, col = divmod(i, columns)
-    grid[p + r * (h + p):p + r * (h + p) + h, p + col * (w + p):p + col * (w + p) + w] = images[i]
-  return grid
-
-
-def write_png(path: str, image: np.ndarray) -> None:
-  """Writes one image [H, W, C] in [0, 1] (C = 1 or 3) as PNG; creates the parent directory."""
-  image = np.asarray(image)
-  if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-    raise ValueError(f"write_png needs an image [H, W, 1|3|4]; got shape {image.shape}.")
-  parent = os.path.dirname(path)
-  if parent:
-    tf.io.gfile.makedirs(parent)
-  tf.io.write_file(path, tf.io.encode_png(images_to_uint8(image)))
-
-
-def sample_latents(z_distribution: modular_gan.LatentDistribution, z_dim: int, num: int,
-                   seed: int) -> tf.Tensor:
-  """z [num, z_dim], a pure function of (seed, num)."""
-  return z_distribution.sample([num, z_dim], modular_gan.derive_seed(
-      tf.constant([seed, 0], tf.int64), _PURPOSE_SAMPLES))
-
-
-def interpolation_latents(z_distribution: modular_gan.LatentDistribution, z_dim: int,
-                          rows: int, steps: int, seed: int) -> tf.Tensor:
-  """z [rows * steps, z_dim]: row r goes from latent A_r to B_r in `steps` equal steps (see
-  the module docstring for the path)."""
-  if steps < 2:
-    raise ValueError(f"an interpolation needs steps >= 2; got {steps}.")
-  base = tf.constant([seed, 0], tf.int64)
-  a = z_distribution.sample([rows, 1, z_dim], modular_gan.derive_seed(base, _PURPOSE_START))
-  b = z_distribution.sample([rows, 1, z_dim], modular_gan.derive_seed(base, _PURPOSE_END))
-  t = tf.reshape(tf.linspace(0.0, 1.0, steps), [1, steps, 1])
-  z = (1.0 - t) * a + t * b
-  if z_distribution.kind != "uniform":
-    z = z / tf.sqrt(tf.square(t) + tf.square(1.0 - t))
-  return tf.reshape(z, [rows * steps, z_dim])
+from compare_gan.data import images as images_lib
+from compare_gan.gans import latents
 
 
 def choose_labels(count: int, num_classes: Optional[int],
@@ -116,7 +54,7 @@ def generate(generator: Callable, z: tf.Tensor, labels: Optional[np.ndarray],
 def sample_to_files(generator, *, num: int, seed: int, out: Optional[str] = None,
                     out_dir: Optional[str] = None, labels: Optional[Sequence[int]] = None,
                     interpolate: bool = False, steps: int = 8, columns: Optional[int] = None,
-                    z_distribution: Optional[modular_gan.LatentDistribution] = None,
+                    z_distribution: Optional[latents.LatentDistribution] = None,
                     log: Callable[[str], None] = print) -> List[str]:
   """Draws `num` samples (or `num` interpolation rows of `steps` images) from `generator`
   (a loaded module: z_dim, z_distribution, num_classes attributes) and writes a grid PNG to
@@ -134,22 +72,22 @@ def sample_to_files(generator, *, num: int, seed: int, out: Optional[str] = None
                        "(a third-party module): give num_classes or labels.")
     num_classes = max(labels) + 1
   if interpolate:
-    z = interpolation_latents(dist, generator.z_dim, num, steps, seed)
+    z = latents.interpolation_latents(dist, generator.z_dim, num, steps, seed)
     row_labels = choose_labels(num, num_classes, labels)
     sample_labels = None if row_labels is None else np.repeat(row_labels, steps)
     columns = steps
   else:
-    z = sample_latents(dist, generator.z_dim, num, seed)
+    z = latents.sample_latents(dist, generator.z_dim, num, seed)
     sample_labels = choose_labels(num, num_classes, labels)
   images = generate(generator, z, sample_labels)
   written = []
   if out:
-    write_png(out, make_grid(images, columns))
+    images_lib.write_png(out, images_lib.make_grid(images, columns))
     written.append(out)
   if out_dir:
     for i, image in enumerate(images):
       path = os.path.join(out_dir, f"{i:06d}.png")
-      write_png(path, image)
+      images_lib.write_png(path, image)
       written.append(path)
   log(f"wrote {len(images)} {'interpolated ' if interpolate else ''}samples (seed {seed}, z "
       f"{dist.kind}) to " + " and ".join(p for p in (out, out_dir) if p))

@@ -16,14 +16,15 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from compare_gan import cli
-from compare_gan import export
+from compare_gan import config
+from compare_gan.hub import export
+from compare_gan.hub import modules
+from compare_gan.training import checkpoints
 from compare_gan.gans import modular_gan
 from compare_gan.metrics import evaluate
-from compare_gan.metrics import results
-from compare_gan.training import checkpoints
-from compare_gan.training import run_dir
+from compare_gan import run_dir
 
-TRIANGLES = os.path.join(os.path.dirname(__file__), "..", "configs", "examples",
+TRIANGLES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "examples",
                          "triangles_sndcgan.gin")
 Z_DIM = 8
 TINY = ["G.width = 0.0625", "D.width = 0.0625", f"ModularGAN.z_dim = {Z_DIM}",
@@ -65,7 +66,7 @@ def ema_run(tmp_path_factory):
   model_dir = str(root / "run")
   gin.clear_config()
   os.makedirs(model_dir)
-  run_dir.write_config(model_dir, cli.parse_gin([TRIANGLES], TINY))
+  run_dir.write_config(model_dir, config.parse_gin([TRIANGLES], TINY))
   keras.mixed_precision.set_global_policy("mixed_bfloat16")
   try:
     mixed = modular_gan.ModularGAN((28, 28, 1), None)
@@ -113,9 +114,9 @@ def cond_run(tmp_path_factory):
                 "eval_after_train", "--export_evaluated", "--eval_every_steps", 2,
                 *_bindings(TINY + TRAIN + SMALL_EVAL)) == 0
     gin.clear_config()
-    cli.parse_gin([os.path.join(model_dir, "config.gin")], [])
+    config.parse_gin([os.path.join(model_dir, "config.gin")], [])
     ev = evaluate.Evaluator(model_dir, log=lambda s: None)
-    ev.restore(evaluate.list_checkpoints(model_dir)[2])
+    ev.restore(checkpoints.list_checkpoints(model_dir)[2])
     ev._accumulate_bn()
   ref = {}
   for b in (1, 7):
@@ -227,7 +228,7 @@ def test_keras_layer_serving_signature_and_metadata(ema_run, cond_run):
   assert record["protocol"]["generator"] == "ema" and record["protocol"]["n_fake"] == 32
   assert cond_meta["generator"] == "ema" and cond_meta["config_file"] == "operative_config.gin"
   assert os.listdir(os.path.join(cond_run["model_dir"], "tfhub")) == ["2"]  # eval_every_steps
-  assert results.evaluated_steps(cond_run["model_dir"]) == {2}
+  assert run_dir.evaluated_steps(cond_run["model_dir"]) == {2}
 
 
 def _variables(path):
@@ -417,8 +418,8 @@ def test_third_party_modules_are_detected_and_scored(tmp_path, capsys):
   tf2 = str(tmp_path / "tf2")
   expected = _third_party_tf2(tf2)
   with pytest.raises(ValueError, match="z distribution is unknown"):
-    export.load_module(tf2)
-  module = export.load_module(tf2, z_distribution="normal")
+    modules.load_module(tf2)
+  module = modules.load_module(tf2, z_distribution="normal")
   assert (module.z_dim, module.conditional) == (4, False)
   assert module.kind == "signature 'serving_default'"
   z = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
@@ -432,7 +433,7 @@ def test_third_party_modules_are_detected_and_scored(tmp_path, capsys):
 
   tf1 = str(tmp_path / "tf1")
   expected = _reference_style_tf1(tf1)
-  module = export.load_module(tf1, z_distribution="uniform", num_classes=10)
+  module = modules.load_module(tf1, z_distribution="uniform", num_classes=10)
   assert module.fixed_batch_size == 8 and module.conditional and module.z_dim == 4
   z = np.random.default_rng(2).uniform(-1, 1, (11, 4)).astype(np.float32)  # 8 + 3: padded
   labels = np.arange(11, dtype=np.int32) % 10
@@ -461,11 +462,11 @@ def test_every_architecture_exports_exactly(architecture, conditional, tmp_path)
                  "D.project_y = True"]
   else:
     bindings += ["G.batch_norm_fn = @batch_norm"]
-  cli.parse_gin([], bindings)
+  config.parse_gin([], bindings)
   shape = (2,) if architecture == "mlp" else (32, 32, 3)
   model = modular_gan.ModularGAN(shape, 5 if conditional else None)
   (tmp_path / "metadata.json").write_text("{}")
-  root, signatures = export._saved_model(model, model.generator, model.discriminator,
+  root, signatures = export._saved_model(model, False, model.discriminator,
                                          str(tmp_path / "metadata.json"))
   tf.saved_model.save(root, str(tmp_path / "module"), signatures=signatures)
   loaded = tf.saved_model.load(str(tmp_path / "module"))

@@ -1,6 +1,6 @@
 """Streaming input pipelines (tfds celeb_a / celeb_a_hq / lsun, TFRecord globs): records read
 in their stored order and shuffled within blocks, resumable from a position (see
-`compare_gan/input_sources.py` for the contract). TFDS access never downloads: a missing
+`compare_gan/data/base.py` for the contract). TFDS access never downloads: a missing
 dataset is an error saying how to prepare it.
 """
 
@@ -11,24 +11,16 @@ import numpy as np
 import tensorflow as tf
 
 
-from compare_gan.input_sources import (
-    Batch,
-    Dataset,
-    DatasetInfo,
-    Record,
-    crop_square_and_resize,
-    parallel_map,
-    positive_int,
-    import_tfds,
-    tfds_read_config,
-    to_channels)
+from compare_gan.data import base
+from compare_gan.data import random_access
+from compare_gan.data import tfds as tfds_access
 
 # =============================================================================================
 # Streaming sources: records in stored order, shuffled within blocks.
 # =============================================================================================
 
 
-class StreamingDataset(Dataset):
+class StreamingDataset(base.Dataset):
   """Base of sources read sequentially (see the module docstring for the block shuffle).
 
   Subclasses implement `splits`, `_split_size`, `_read_records(split, start)` (the split's
@@ -38,15 +30,15 @@ class StreamingDataset(Dataset):
 
   def __init__(self, *, name: str, seed: int, shuffle_window: int):
     super().__init__(name, seed)
-    self._window = positive_int("shuffle_window", shuffle_window)
+    self._window = base.positive_int("shuffle_window", shuffle_window)
 
   def _read_records(self, split: str, start: int) -> tf.data.Dataset:
     raise NotImplementedError
 
-  def _decode(self, record: Record) -> Batch:
+  def _decode(self, record: base.Record) -> base.Batch:
     raise NotImplementedError
 
-  def _finish(self, batch: Batch) -> Batch:
+  def _finish(self, batch: base.Batch) -> base.Batch:
     return batch
 
   def global_records(self, split: str, *, seed: int, start_position: int) -> tf.data.Dataset:
@@ -85,12 +77,12 @@ class StreamingDataset(Dataset):
     if count != global_batch:  # Several pipelines: each reads everything, keeps its slice.
       records = records.batch(global_batch, drop_remainder=True).map(
           lambda r: tf.nest.map_structure(lambda t: t[begin:begin + count], r)).unbatch()
-    ds = parallel_map(records, self._decode).batch(batch_size, drop_remainder=True)
-    return parallel_map(ds, self._finish)
+    ds = base.parallel_map(records, self._decode).batch(batch_size, drop_remainder=True)
+    return base.parallel_map(ds, self._finish)
 
   def _eval_batches(self, split, num_examples, batch_size):
-    ds = parallel_map(self._read_records(split, 0).take(num_examples), self._decode)
-    return parallel_map(ds.batch(batch_size), self._finish)
+    ds = base.parallel_map(self._read_records(split, 0).take(num_examples), self._decode)
+    return base.parallel_map(ds.batch(batch_size), self._finish)
 
 
 def _decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
@@ -116,7 +108,7 @@ class TfdsStreamingDataset(StreamingDataset):
   `f"{tfds_split}[{lo + start}:{hi}]"`, which skips whole shards by their recorded lengths.
   """
 
-  def __init__(self, info: DatasetInfo, *, seed: int, shuffle_window: int, builder,
+  def __init__(self, info: base.DatasetInfo, *, seed: int, shuffle_window: int, builder,
                ranges: Dict[str, Tuple[str, int, int]], decode: Callable[[tf.Tensor], tf.Tensor],
                finish: Callable[[tf.Tensor], tf.Tensor]):
     super().__init__(name=info.name, seed=seed, shuffle_window=shuffle_window)
@@ -135,11 +127,11 @@ class TfdsStreamingDataset(StreamingDataset):
     return hi - lo
 
   def _read_records(self, split, start):
-    tfds = import_tfds()
+    tfds = tfds_access.import_tfds()
     tfds_split, lo, hi = self._ranges[split]
     ds = self._builder.as_dataset(
         split=f"{tfds_split}[{lo + start}:{hi}]", shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds_read_config())
+        decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds_access.tfds_read_config())
     return ds.map(lambda example: {"image": example["image"]})
 
   def _decode(self, record):
@@ -192,7 +184,7 @@ class TFRecordFilesDataset(StreamingDataset):
 
   def _make_info(self):
     eval_split = "test" if "test" in self._split_files else "train"
-    return DatasetInfo(
+    return base.DatasetInfo(
         name=self._name, image_shape=(self._resolution, self._resolution, self._channels),
         num_classes=self._num_classes, train_split="train", eval_split=eval_split,
         eval_size=min(self._eval_size, self._split_size(eval_split)),
@@ -220,10 +212,10 @@ class TFRecordFilesDataset(StreamingDataset):
     image = _decode_rgb(record["image"])
     res = self._resolution
     if self._crop_and_resize:
-      image = crop_square_and_resize(image, res)
+      image = random_access.crop_square_and_resize(image, res)
     else:
       image = tf.cast(assert_image_size(image, res, res, self._name), tf.float32)
-    out = {"images": to_channels(image, self._channels) / 255.0}
+    out = {"images": random_access.to_channels(image, self._channels) / 255.0}
     if self._label_key is not None:
       label = record["label"]
       check = tf.debugging.assert_less(

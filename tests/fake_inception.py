@@ -1,9 +1,9 @@
-"""Test utilities: tiny fake Inception weights in every supported format, and their reference maths.
+"""Test fakes: tiny fake Inception weights in every supported format, and their reference maths.
 
 The fakes have the real files' tensor names, input and output shapes, so every loader in
-`metrics/inception.py` runs on them offline; their features depend on the image content (FID
-between different image sets is > 0, between identical sets 0). Each file is about 0.5 MB and is
-written in well under a second (the SavedModel in about one).
+`compare_gan/metrics/inception/weights.py` runs on them offline; their features depend on the
+image content (FID between different image sets is > 0, between identical sets 0). Each file is
+about 0.5 MB and is written in well under a second (the SavedModel in about one).
 
 The fake network, on x float32 [N, 299, 299, 3] in [-1, 1]:
   z = average pool 80x80, stride 73 (a 4x4 grid covering the image) -> [N, 48]
@@ -11,8 +11,11 @@ The fake network, on x float32 [N, 299, 299, 3] in [-1, 1]:
   logits = pool_3 @ (A @ B) + bias                [N, 1008]   (a rank-8 "softmax/weights")
 `fake_inception_reference` recomputes it, and the whole preprocessing, in numpy.
 
-  path = testing.write_fake_inception_graph(tmp_path / "fake.pb", "frozen_pb")
-  extractor = inception.load_inception(str(path))
+Tests import it as a top-level module (tests/ is on sys.path through tests/conftest.py):
+
+  import fake_inception
+  path = fake_inception.write_fake_inception_graph(tmp_path / "fake.pb", "frozen_pb")
+  extractor = inception_weights.load_inception(str(path))
 """
 
 import os
@@ -23,7 +26,8 @@ from typing import Dict, Union
 import numpy as np
 import tensorflow as tf
 
-from compare_gan.metrics import inception
+from compare_gan.metrics.inception import extractor as inception_extractor
+from compare_gan.metrics.inception import weights as inception_weights
 
 FAKE_KINDS = ("frozen_pb", "tarball", "classify_image", "hub_dir")
 FAKE_SEED = 20151205
@@ -39,17 +43,18 @@ def fake_inception_params(seed: int = FAKE_SEED) -> Dict[str, np.ndarray]:
   rng = np.random.default_rng(seed)
   inputs = _GRID * _GRID * 3
   return {
-      "w1": (rng.standard_normal((inputs, inception.POOL_3_DIM)) / np.sqrt(inputs)).astype(
-          np.float32),
-      "b1": (0.1 * rng.standard_normal(inception.POOL_3_DIM)).astype(np.float32),
-      "a": (rng.standard_normal((inception.POOL_3_DIM, _RANK)) /
-            np.sqrt(inception.POOL_3_DIM)).astype(np.float32),
-      "b": rng.standard_normal((_RANK, inception.LOGITS_DIM)).astype(np.float32),
-      "bias": (0.1 * rng.standard_normal(inception.LOGITS_DIM)).astype(np.float32),
+      "w1": (rng.standard_normal((inputs, inception_extractor.POOL_3_DIM)) /
+             np.sqrt(inputs)).astype(np.float32),
+      "b1": (0.1 * rng.standard_normal(inception_extractor.POOL_3_DIM)).astype(np.float32),
+      "a": (rng.standard_normal((inception_extractor.POOL_3_DIM, _RANK)) /
+            np.sqrt(inception_extractor.POOL_3_DIM)).astype(np.float32),
+      "b": rng.standard_normal((_RANK, inception_extractor.LOGITS_DIM)).astype(np.float32),
+      "bias": (0.1 * rng.standard_normal(inception_extractor.LOGITS_DIM)).astype(np.float32),
   }
 
 
-def tf1_resize_bilinear_np(images: np.ndarray, size: int = inception.INPUT_SIZE) -> np.ndarray:
+def tf1_resize_bilinear_np(images: np.ndarray,
+                           size: int = inception_extractor.INPUT_SIZE) -> np.ndarray:
   """TF1 bilinear resize (align_corners=False, half_pixel_centers=False) in numpy, float64.
 
   Args:
@@ -111,10 +116,10 @@ def _frozen_graph_def(seed: int) -> tf.compat.v1.GraphDef:
     p = {k: tf.constant(v, name=f"fake/{k}") for k, v in fake_inception_params(seed).items()}
     x = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3], name="Mul")
     flat = _fake_body(x, p)
-    pool_3 = tf.reshape(flat, [-1, 1, 1, inception.POOL_3_DIM], name="pool_3")
+    pool_3 = tf.reshape(flat, [-1, 1, 1, inception_extractor.POOL_3_DIM], name="pool_3")
     weights = tf.matmul(p["a"], p["b"], name="softmax/weights")
-    tf.nn.bias_add(tf.matmul(tf.reshape(pool_3, [-1, inception.POOL_3_DIM]), weights), p["bias"],
-                   name="logits")
+    tf.nn.bias_add(tf.matmul(tf.reshape(pool_3, [-1, inception_extractor.POOL_3_DIM]), weights),
+                   p["bias"], name="logits")
   return graph.as_graph_def()
 
 
@@ -133,10 +138,10 @@ def _classify_image_graph_def(seed: int) -> tf.compat.v1.GraphDef:
                                   half_pixel_centers=False, name="ResizeBilinear")
     x = tf.multiply(tf.subtract(x, tf.constant(128.0, name="Sub/y"), name="Sub"),
                     tf.constant(1 / 128, name="Mul/y"), name="Mul")
-    features = tf.reshape(_fake_body(x, p), [-1, 1, 1, inception.POOL_3_DIM])
+    features = tf.reshape(_fake_body(x, p), [-1, 1, 1, inception_extractor.POOL_3_DIM])
     pool_3 = tf.nn.avg_pool2d(features, 1, 1, "VALID", name="pool_3")  # An AvgPool, as in the real.
-    flat = tf.reshape(pool_3, tf.constant([1, inception.POOL_3_DIM], name="pool_3/_reshape/shape"),
-                      name="pool_3/_reshape")
+    shape = tf.constant([1, inception_extractor.POOL_3_DIM], name="pool_3/_reshape/shape")
+    flat = tf.reshape(pool_3, shape, name="pool_3/_reshape")
     weights = tf.matmul(p["a"], p["b"], name="softmax/weights")
     biases = tf.identity(p["bias"], name="softmax/biases")
     logits = tf.nn.bias_add(tf.matmul(flat, weights, name="softmax/logits/MatMul"), biases,
@@ -174,8 +179,10 @@ def write_fake_inception_graph(path: PathLike, kind: str, seed: int = FAKE_SEED)
   Returns:
     The path written, as a string.
   """
-  names = {"frozen_pb": inception.FROZEN_PB_NAME, "tarball": inception.TARBALL_NAME,
-           "classify_image": inception.CLASSIFY_IMAGE_PB_NAME, "hub_dir": inception.HUB_DIR_NAME}
+  names = {"frozen_pb": inception_weights.FROZEN_PB_NAME,
+           "tarball": inception_weights.TARBALL_NAME,
+           "classify_image": inception_weights.CLASSIFY_IMAGE_PB_NAME,
+           "hub_dir": inception_weights.HUB_DIR_NAME}
   if kind not in names:
     raise ValueError(f"kind={kind!r}; valid: {', '.join(map(repr, FAKE_KINDS))}.")
   path = os.fspath(path)
@@ -189,10 +196,10 @@ def write_fake_inception_graph(path: PathLike, kind: str, seed: int = FAKE_SEED)
   elif kind == "tarball":
     data = _frozen_graph_def(seed).SerializeToString(deterministic=True)
     with tempfile.TemporaryDirectory() as scratch:
-      member = os.path.join(scratch, inception.FROZEN_PB_NAME)
+      member = os.path.join(scratch, inception_weights.FROZEN_PB_NAME)
       _write_bytes(member, data)
       with tarfile.open(path, "w:gz") as tar:
-        tar.add(member, arcname=inception.FROZEN_PB_NAME)
+        tar.add(member, arcname=inception_weights.FROZEN_PB_NAME)
   else:
     tf.saved_model.save(_FakeHubModule(seed), path)
   return path

@@ -5,9 +5,10 @@ its `info` (shapes, splits, eval size) plus two `tf.data` pipelines whose elemen
 `{"images": float32 [b, *info.image_shape] in [0, 1]}`, with `"labels": int32 [b]` exactly when
 `info.num_classes` is not None (for the 2-D mixtures "images" holds points [b, 2]).
 
-The input pipelines live in `compare_gan/input_sources.py` (the `Dataset` interface, its
-exact-resume contract and the random-access sources) and `compare_gan/streaming_sources.py`
-(tfds and TFRecord streams); this module names them.
+The input pipelines live beside this registry: `base.py` (the `Dataset` interface and its
+exact-resume contract), `random_access.py` (in-memory arrays, generated data, image folders),
+`streaming.py` (tfds and TFRecord streams), `tfds.py` (TFDS access) and `synthetic.py` (the
+built-in procedural data); this module names them.
 
 | name              | source               | shape     | classes | train / eval split       | eval |
 |-------------------|----------------------|-----------|---------|--------------------------|------|
@@ -42,51 +43,31 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from compare_gan import synthetic_data
-
-# The sources, re-exported: `datasets.DatasetInfo`, `datasets.GeneratedDataset`, ...
-from compare_gan.input_sources import (  # noqa: F401
-    Batch,
-    DEFAULT_EVAL_SIZE,
-    DEFAULT_SEED,
-    DEFAULT_SHUFFLE_WINDOW,
-    Dataset,
-    DatasetInfo,
-    GeneratedDataset,
-    ImageFolderDataset,
-    InMemoryDataset,
-    RandomAccessDataset,
-    Record,
-    load_tfds_split,
-    positive_int,
-    tfds_builder,
-    tfds_split_size,
-    to_unit_float,
-    epoch_permutation)
-from compare_gan.streaming_sources import (  # noqa: F401
-    StreamingDataset,
-    TFRecordFilesDataset,
-    TfdsStreamingDataset,
-    assert_image_size)
+from compare_gan import config
+from compare_gan.data import base
+from compare_gan.data import random_access
+from compare_gan.data import streaming
+from compare_gan.data import synthetic
+from compare_gan.data import tfds as tfds_access
 
 # =============================================================================================
 # Builders and the registry.
 # =============================================================================================
 
-DatasetBuilder = Callable[..., Dataset]
+DatasetBuilder = Callable[..., base.Dataset]
 DATASETS: Dict[str, DatasetBuilder] = {}
 STREAMING_DATASETS = ("celeb_a", "celeb_a_hq_128", "lsun_bedroom_128", "tfrecord")
 
 
 def register_dataset(name: str, builder: DatasetBuilder) -> None:
-  """Registers `builder(*, seed, tfds_data_dir, shuffle_window, **options) -> Dataset`."""
+  """Registers `builder(*, seed, tfds_data_dir, shuffle_window, **options) -> base.Dataset`."""
   if name in DATASETS:
     raise ValueError(f"Dataset {name!r} is already registered; registered: {sorted(DATASETS)}.")
   DATASETS[name] = builder
 
 
-def build_dataset(name: str, *, seed: int = DEFAULT_SEED, tfds_data_dir: Optional[str] = None,
-                  shuffle_window: Optional[int] = None, **options) -> Dataset:
+def build_dataset(name: str, *, seed: int = base.DEFAULT_SEED, tfds_data_dir: Optional[str] = None,
+                  shuffle_window: Optional[int] = None, **options) -> base.Dataset:
   """The registered dataset `name`, without gin (options go to the builder, e.g. `path=`).
 
   Args:
@@ -113,9 +94,9 @@ def build_dataset(name: str, *, seed: int = DEFAULT_SEED, tfds_data_dir: Optiona
 
 
 @gin.configurable("dataset")
-def get_dataset(name: str = gin.REQUIRED, seed: int = DEFAULT_SEED,
+def get_dataset(name: str = gin.REQUIRED, seed: int = base.DEFAULT_SEED,
                 tfds_data_dir: Optional[str] = None,
-                shuffle_window: Optional[int] = None) -> Dataset:
+                shuffle_window: Optional[int] = None) -> base.Dataset:
   """`build_dataset` configured by gin: `dataset.name = 'cifar10'`, `dataset.seed = 547`."""
   return build_dataset(name, seed=seed, tfds_data_dir=tfds_data_dir,
                        shuffle_window=shuffle_window)
@@ -133,17 +114,17 @@ def _in_memory_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
   """Builder of a small labelled tfds dataset: train / test, eval on 10k test examples."""
 
   def build(*, seed: int, tfds_data_dir: Optional[str],
-            shuffle_window: Optional[int]) -> InMemoryDataset:
+            shuffle_window: Optional[int]) -> random_access.InMemoryDataset:
     _no_shuffle_window(name, shuffle_window)
-    builder = tfds_builder(name, tfds_name, tfds_data_dir)
-    sizes = {split: tfds_split_size(name, tfds_name, builder, split, tfds_data_dir)
+    builder = tfds_access.tfds_builder(name, tfds_name, tfds_data_dir)
+    sizes = {split: tfds_access.tfds_split_size(name, tfds_name, builder, split, tfds_data_dir)
              for split in ("train", "test")}
-    info = DatasetInfo(name=name, image_shape=image_shape, num_classes=num_classes,
+    info = base.DatasetInfo(name=name, image_shape=image_shape, num_classes=num_classes,
                        train_split="train", eval_split="test",
-                       eval_size=min(DEFAULT_EVAL_SIZE, sizes["test"]),
+                       eval_size=min(base.DEFAULT_EVAL_SIZE, sizes["test"]),
                        num_train_examples=sizes["train"])
-    return InMemoryDataset(info, seed=seed, split_sizes=sizes,
-                           load=lambda split: load_tfds_split(builder, split, with_labels=True))
+    return random_access.InMemoryDataset(info, seed=seed, split_sizes=sizes,
+                           load=lambda split: tfds_access.load_tfds_split(builder, split, with_labels=True))
 
   return build
 
@@ -159,9 +140,9 @@ def _streaming_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
   """
 
   def build(*, seed: int, tfds_data_dir: Optional[str],
-            shuffle_window: Optional[int]) -> TfdsStreamingDataset:
-    builder = tfds_builder(name, tfds_name, tfds_data_dir)
-    totals = {tfds_split: tfds_split_size(name, tfds_name, builder, tfds_split, tfds_data_dir)
+            shuffle_window: Optional[int]) -> streaming.TfdsStreamingDataset:
+    builder = tfds_access.tfds_builder(name, tfds_name, tfds_data_dir)
+    totals = {tfds_split: tfds_access.tfds_split_size(name, tfds_name, builder, tfds_split, tfds_data_dir)
               for tfds_split, _, _ in splits.values()}
     ranges = {split: (tfds_split, round(totals[tfds_split] * lo),
                       round(totals[tfds_split] * hi))
@@ -175,12 +156,12 @@ def _streaming_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
     def size(split):
       return ranges[split][2] - ranges[split][1]
 
-    info = DatasetInfo(name=name, image_shape=image_shape, num_classes=None,
+    info = base.DatasetInfo(name=name, image_shape=image_shape, num_classes=None,
                        train_split="train", eval_split=eval_split,
                        eval_size=min(eval_size, size(eval_split)),
                        num_train_examples=size("train"))
-    window = DEFAULT_SHUFFLE_WINDOW if shuffle_window is None else shuffle_window
-    return TfdsStreamingDataset(info, seed=seed, shuffle_window=window, builder=builder,
+    window = base.DEFAULT_SHUFFLE_WINDOW if shuffle_window is None else shuffle_window
+    return streaming.TfdsStreamingDataset(info, seed=seed, shuffle_window=window, builder=builder,
                                 ranges=ranges, decode=decode, finish=finish)
 
   return build
@@ -199,7 +180,7 @@ def _celeb_a_resize(images: tf.Tensor) -> tf.Tensor:
 
 
 def _celeb_a_hq_check(image: tf.Tensor) -> tf.Tensor:
-  return assert_image_size(image, 128, 128, "celeb_a_hq_128")
+  return streaming.assert_image_size(image, 128, 128, "celeb_a_hq_128")
 
 
 def _lsun_crop(image: tf.Tensor) -> tf.Tensor:
@@ -213,30 +194,30 @@ def _generated(name: str, image_shape: Tuple[int, ...], split_ranges: Dict[str, 
   """Builder of a generated dataset; `make_generate(seed)` is its index -> data function."""
 
   def build(*, seed: int, tfds_data_dir: Optional[str],
-            shuffle_window: Optional[int]) -> GeneratedDataset:
+            shuffle_window: Optional[int]) -> random_access.GeneratedDataset:
     del tfds_data_dir  # No files.
     _no_shuffle_window(name, shuffle_window)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
         0 <= seed < 2**64):
       raise ValueError(f"The seed of generated dataset {name!r} must be an integer in "
                        f"[0, 2^64); got {seed!r}.")
-    info = DatasetInfo(name=name, image_shape=image_shape, num_classes=None,
+    info = base.DatasetInfo(name=name, image_shape=image_shape, num_classes=None,
                        train_split="train", eval_split="test",
-                       eval_size=min(DEFAULT_EVAL_SIZE, split_ranges["test"][1]),
+                       eval_size=min(base.DEFAULT_EVAL_SIZE, split_ranges["test"][1]),
                        num_train_examples=split_ranges["train"][1])
-    return GeneratedDataset(info, seed=seed, split_ranges=split_ranges,
+    return random_access.GeneratedDataset(info, seed=seed, split_ranges=split_ranges,
                             generate=make_generate(seed))
 
   return build
 
 
 def _polygons(n_vertices: int) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
-  return lambda seed: lambda indices: synthetic_data.convex_polygon_images(
+  return lambda seed: lambda indices: synthetic.convex_polygon_images(
       indices, seed=seed, n_vertices=n_vertices)
 
 
 def _mixture(name: str) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
-  return lambda seed: lambda indices: synthetic_data.mixture_points(
+  return lambda seed: lambda indices: synthetic.mixture_points(
       indices, seed=seed, name=name)[0]
 
 
@@ -249,9 +230,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 @gin.configurable("image_folder", denylist=["seed", "tfds_data_dir", "shuffle_window"])
 def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
                  eval_fraction: float = 0.0, channels: int = 3,
-                 eval_size: int = DEFAULT_EVAL_SIZE, *, seed: int = DEFAULT_SEED,
+                 eval_size: int = base.DEFAULT_EVAL_SIZE, *, seed: int = base.DEFAULT_SEED,
                  tfds_data_dir: Optional[str] = None,
-                 shuffle_window: Optional[int] = None) -> ImageFolderDataset:
+                 shuffle_window: Optional[int] = None) -> random_access.ImageFolderDataset:
   """Images under `path` (recursive; .png .jpg .jpeg .bmp .gif, any case), sorted by path.
 
   Each file is decoded (grayscale expanded to RGB, alpha dropped, a GIF's first frame), centre
@@ -274,7 +255,7 @@ def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
   """
   del tfds_data_dir  # Files are found by path.
   _no_shuffle_window("image_folder", shuffle_window)
-  resolution = positive_int("image_folder.resolution", resolution)
+  resolution = base.positive_int("image_folder.resolution", resolution)
   if channels not in (1, 3):
     raise ValueError(f"image_folder.channels must be 1 or 3; got {channels!r}.")
   if not 0.0 <= eval_fraction < 1.0:
@@ -298,12 +279,12 @@ def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
     held_out[np.random.default_rng(0).permutation(len(paths))[:n_eval]] = True
     split_files = {"train": np.flatnonzero(~held_out), "test": np.flatnonzero(held_out)}
   eval_split = "test" if "test" in split_files else "train"
-  info = DatasetInfo(name="image_folder", image_shape=(resolution, resolution, channels),
+  info = base.DatasetInfo(name="image_folder", image_shape=(resolution, resolution, channels),
                      num_classes=None, train_split="train", eval_split=eval_split,
-                     eval_size=min(positive_int("image_folder.eval_size", eval_size),
+                     eval_size=min(base.positive_int("image_folder.eval_size", eval_size),
                                    len(split_files[eval_split])),
                      num_train_examples=len(split_files["train"]))
-  return ImageFolderDataset(info, seed=seed, paths=paths, split_files=split_files,
+  return random_access.ImageFolderDataset(info, seed=seed, paths=paths, split_files=split_files,
                             resolution=resolution, channels=channels)
 
 
@@ -312,9 +293,9 @@ def tfrecord(file_pattern: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
              image_key: str = "image", label_key: Optional[str] = None,
              num_classes: Optional[int] = None, eval_file_pattern: Optional[str] = None,
              channels: int = 3, crop_and_resize: bool = True,
-             eval_size: int = DEFAULT_EVAL_SIZE, *, seed: int = DEFAULT_SEED,
+             eval_size: int = base.DEFAULT_EVAL_SIZE, *, seed: int = base.DEFAULT_SEED,
              tfds_data_dir: Optional[str] = None,
-             shuffle_window: Optional[int] = None) -> TFRecordFilesDataset:
+             shuffle_window: Optional[int] = None) -> streaming.TFRecordFilesDataset:
   """tf.train.Example records with encoded PNG/JPEG images in files matching a glob.
 
   Files are read in sorted order, records in file order, and shuffled in blocks like every
@@ -338,14 +319,14 @@ def tfrecord(file_pattern: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
     ValueError: bad options.
   """
   del tfds_data_dir  # Files are found by pattern.
-  resolution = positive_int("tfrecord.resolution", resolution)
+  resolution = base.positive_int("tfrecord.resolution", resolution)
   if channels not in (1, 3):
     raise ValueError(f"tfrecord.channels must be 1 or 3; got {channels!r}.")
   if (label_key is None) != (num_classes is None):
     raise ValueError(f"tfrecord.label_key and tfrecord.num_classes go together; got "
                      f"label_key={label_key!r}, num_classes={num_classes!r}.")
   if num_classes is not None:
-    num_classes = positive_int("tfrecord.num_classes", num_classes)
+    num_classes = base.positive_int("tfrecord.num_classes", num_classes)
   split_files = {}
   for split, pattern in (("train", file_pattern), ("test", eval_file_pattern)):
     if pattern is None:
@@ -355,13 +336,13 @@ def tfrecord(file_pattern: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
       raise FileNotFoundError(f"tfrecord: no file matches the pattern {pattern!r} "
                               f"(split {split!r}).")
     split_files[split] = files
-  return TFRecordFilesDataset(
+  return streaming.TFRecordFilesDataset(
       name="tfrecord", seed=seed,
-      shuffle_window=DEFAULT_SHUFFLE_WINDOW if shuffle_window is None else shuffle_window,
+      shuffle_window=base.DEFAULT_SHUFFLE_WINDOW if shuffle_window is None else shuffle_window,
       split_files=split_files, image_key=image_key, label_key=label_key,
       num_classes=num_classes, resolution=resolution, channels=channels,
       crop_and_resize=crop_and_resize,
-      eval_size=positive_int("tfrecord.eval_size", eval_size))
+      eval_size=base.positive_int("tfrecord.eval_size", eval_size))
 
 
 for _name, _tfds_name, _shape in (("mnist", "mnist", (28, 28, 1)),
@@ -377,13 +358,13 @@ register_dataset("celeb_a", _streaming_tfds(
 register_dataset("celeb_a_hq_128", _streaming_tfds(
     "celeb_a_hq_128", "celeb_a_hq/128", (128, 128, 3),
     splits={"train": ("train", 0.0, 0.9), "test": ("train", 0.9, 1.0)},
-    eval_split="test", eval_size=3000, decode=_celeb_a_hq_check, finish=to_unit_float))
+    eval_split="test", eval_size=3000, decode=_celeb_a_hq_check, finish=base.to_unit_float))
 # Reference `TRAIN.subsplit([99, 1])`: the last 1% (~30k) of tfds train is the eval split.
 register_dataset("lsun_bedroom_128", _streaming_tfds(
     "lsun_bedroom_128", "lsun/bedroom", (128, 128, 3),
     splits={"train": ("train", 0.0, 0.99), "test": ("train", 0.99, 1.0),
             "validation": ("validation", 0.0, 1.0)},
-    eval_split="test", eval_size=30000, decode=_lsun_crop, finish=to_unit_float))
+    eval_split="test", eval_size=30000, decode=_lsun_crop, finish=base.to_unit_float))
 register_dataset("triangles", _generated("triangles", (28, 28, 1), _POLYGON_SPLITS, _polygons(3)))
 register_dataset("squares", _generated("squares", (28, 28, 1), _POLYGON_SPLITS, _polygons(4)))
 register_dataset("ring8", _generated("ring8", (2,), _MIXTURE_SPLITS, _mixture("ring8")))
@@ -393,3 +374,7 @@ register_dataset("tfrecord", tfrecord)
 # The reference's spellings.
 register_dataset("fashion-mnist", DATASETS["fashion_mnist"])
 register_dataset("lsun-bedroom", DATASETS["lsun_bedroom_128"])
+
+
+config.register_catalogue("datasets", "datasets (dataset.name)",
+                          lambda: [(repr(name), "") for name in sorted(DATASETS)])

@@ -1,4 +1,4 @@
-"""Procedural data sets (compare_gan/synthetic_data.py).
+"""Procedural data sets (compare_gan/synthetic.py).
 
 Convex polygons: the fast vectorised rasteriser against an independent slow one written the way
 the reference notebook (`master:colabs/Convex_Polygons_Dataset.ipynb`) does it, geometry
@@ -13,7 +13,7 @@ from matplotlib import path
 from scipy import ndimage
 from scipy import stats
 
-from compare_gan import synthetic_data as sd
+from compare_gan.data import synthetic as sd
 
 
 def _reference_image(vertices: np.ndarray, raster_dim: int, r: int):

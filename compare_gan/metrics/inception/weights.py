@@ -1,15 +1,6 @@
-"""The 2015-12-05 Inception network that FID, KID and IS are defined on.
-
-Finds its weights, loads them in one of four published formats, and runs images through it with
-the preprocessing of compare_gan / TTUR, so that scores are comparable with the papers:
-
-  images float32 [N, H, W, 1|3] in [0, 1]
-    -> x255 (not quantised; `quantize=True` rounds to the 8-bit levels of PNG files / clean-fid)
-    -> grey tiled to 3 channels
-    -> TF1 bilinear resize to 299x299 (`ResizeBilinear`, align_corners=False,
-       half_pixel_centers=False; TF2's `tf.image.resize` uses half-pixel centres and changes FID)
-    -> (x - 128) / 128, i.e. [-1, 1]
-    -> network -> pool_3 [N, 2048] (FID/KID features), logits [N, 1008] (IS).
+"""The 2015-12-05 Inception network's weights: finding, downloading and fingerprinting them, and
+the loaders of the four published formats; `load_inception` (gin name `inception`) ties them
+together and returns the running network (`extractor.InceptionExtractor`).
 
 Formats (all hold the same weights):
   frozen_pb       `inceptionv1_for_inception_score.pb`, TF-GAN's re-frozen graph (input `Mul:0`,
@@ -35,18 +26,19 @@ import hashlib
 import json
 import os
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 import zlib
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
 
-EXTRACTOR_ID = "inception-2015-12-05"
+from compare_gan import run_dir
+from compare_gan.metrics.inception import extractor
+
 INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
 CLASSIFY_IMAGE_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 TFHUB_HANDLE = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
@@ -67,166 +59,12 @@ KNOWN_NAMES = (FROZEN_PB_NAME, TARBALL_NAME, CLASSIFY_IMAGE_PB_NAME, CLASSIFY_IM
 _GRAPH_MEMBERS = (FROZEN_PB_NAME, CLASSIFY_IMAGE_PB_NAME)  # Looked for inside tarballs.
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
-INPUT_SIZE = 299
-POOL_3_DIM = 2048
-LOGITS_DIM = 1008
-RANGE_TOLERANCE = 1e-3  # Inputs may leave [0, 1] by this much (float error); they are clipped.
-DEFAULT_BATCH_SIZE = 64  # compare_gan v3's `inception_transform_np` batch.
 DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0  # Per socket operation, when download=None (just trying).
 EXPLICIT_DOWNLOAD_TIMEOUT_S = 60.0  # download=True or a URL given explicitly.
-
-CARD_KEYS = ("extractor", "loader", "graph", "source", "weights_file", "weights_bytes",
-             "weights_sha256", "archive", "input", "resize", "normalization", "quantize", "pool_3",
-             "logits")
-
-# Network: float32 [b, 299, 299, 3] in [-1, 1] -> (pool_3 [b, ...2048], logits [b, 1008]).
-Network = Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]
 
 
 class InceptionWeightsNotFound(FileNotFoundError):
   """No Inception weights at any place looked at; the message lists them and how to fix it."""
-
-
-class InceptionWeightsCorrupt(ValueError):
-  """A weights file exists but cannot be read as the Inception network (truncated, wrong file)."""
-
-
-# ------------------------------------------------------------------------------------------------
-# Preprocessing
-# ------------------------------------------------------------------------------------------------
-
-def validate_images(images, name: str = "images") -> np.ndarray:
-  """Checks images for the Inception network and returns them as float32 clipped to [0, 1].
-
-  Args:
-    images: float array or tensor [N, H, W, C], C in {1, 3}, values in [0, 1] (a tolerance of
-      `RANGE_TOLERANCE` is allowed for float error).
-    name: what to call the input in error messages.
-
-  Returns:
-    np.ndarray float32 [N, H, W, C] in [0, 1].
-
-  Raises:
-    ValueError: wrong rank, channel count, dtype, NaN/inf values or values outside [0, 1].
-  """
-  array = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-  if array.ndim != 4:
-    raise ValueError(f"{name}: expected NHWC images [N, H, W, C], got shape {array.shape}.")
-  if array.shape[-1] not in (1, 3):
-    raise ValueError(f"{name}: expected 1 (grey) or 3 (RGB) channels, got {array.shape[-1]} "
-                     f"(shape {array.shape}).")
-  if not np.issubdtype(array.dtype, np.floating):
-    raise ValueError(f"{name}: expected float images in [0, 1], got dtype {array.dtype}; "
-                     f"convert 8-bit images with `images.astype(np.float32) / 255`.")
-  array = array.astype(np.float32, copy=False)
-  finite = np.isfinite(array)
-  if not finite.all():
-    num_nan = int(np.isnan(array).sum())
-    num_inf = int(array.size - finite.sum() - num_nan)
-    raise ValueError(f"{name}: {num_nan} NaN and {num_inf} infinite values among {array.size} "
-                     f"(shape {array.shape}); the generator probably diverged.")
-  if array.size:
-    low, high = float(array.min()), float(array.max())
-    if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-      raise ValueError(f"{name}: values must lie in [0, 1], got min {low:.6g} and max {high:.6g}; "
-                       f"map generator outputs in [-1, 1] with (x + 1) / 2.")
-  return np.clip(array, 0.0, 1.0)
-
-
-def preprocess_for_inception(images: tf.Tensor, quantize: bool = False) -> tf.Tensor:
-  """Maps [0, 1] images to the Inception network's input, as compare_gan and TTUR do.
-
-  Args:
-    images: float32 [N, H, W, C] in [0, 1], C in {1, 3} (not checked here; see
-      `validate_images`).
-    quantize: round x255 to integer levels (round half up, like a uint8 cast of x*255+0.5), as
-      for images read from 8-bit PNG files; compare_gan does not.
-
-  Returns:
-    float32 [N, 299, 299, 3] in [-1, 1].
-  """
-  x = tf.clip_by_value(tf.cast(images, tf.float32), 0.0, 1.0) * 255.0
-  if quantize:
-    x = tf.floor(x + 0.5)
-  if x.shape[-1] == 1:
-    x = tf.tile(x, [1, 1, 1, 3])
-  x = tf.raw_ops.ResizeBilinear(images=x, size=[INPUT_SIZE, INPUT_SIZE], align_corners=False,
-                                half_pixel_centers=False)
-  return (x - 128.0) / 128.0
-
-
-# ------------------------------------------------------------------------------------------------
-# The extractor
-# ------------------------------------------------------------------------------------------------
-
-class InceptionExtractor:
-  """Runs [0, 1] images through the Inception network with a fixed internal batch.
-
-  `extractor(images)` takes float32 [b, H, W, 1|3] in [0, 1] (any b and size) and returns
-  {"pool_3": np.ndarray float32 [b, 2048], "logits": np.ndarray float32 [b, 1008]}. Batches are
-  padded to `batch_size`, so every call runs the same compiled computation.
-  """
-
-  def __init__(self, network: Network, card: dict, *, batch_size: int = DEFAULT_BATCH_SIZE,
-               quantize: bool = False):
-    if batch_size < 1:
-      raise ValueError(f"batch_size={batch_size}; must be >= 1.")
-    self._network = network
-    card = dict(card, quantize=bool(quantize))
-    self._card = {k: card[k] for k in CARD_KEYS if k in card}
-    self._card.update({k: v for k, v in card.items() if k not in self._card})
-    self.batch_size = int(batch_size)
-    self.quantize = bool(quantize)
-    self._run = tf.function(self._forward)
-
-  def _forward(self, images: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    pool_3, logits = self._network(preprocess_for_inception(images, self.quantize))
-    return (tf.reshape(pool_3, [self.batch_size, -1]),
-            tf.reshape(logits, [self.batch_size, -1]))
-
-  def __call__(self, images) -> Dict[str, np.ndarray]:
-    """images: float [b, H, W, 1|3] in [0, 1] -> {"pool_3": [b, 2048], "logits": [b, 1008]}."""
-    array = validate_images(images)
-    count = array.shape[0]
-    pools, logits = [], []
-    for start in range(0, count, self.batch_size):
-      chunk = array[start:start + self.batch_size]
-      real = chunk.shape[0]
-      if real < self.batch_size:
-        padding = np.zeros((self.batch_size - real,) + chunk.shape[1:], np.float32)
-        chunk = np.concatenate([chunk, padding])
-      pool_out, logits_out = self._run(tf.constant(chunk))
-      pools.append(pool_out.numpy()[:real])
-      logits.append(logits_out.numpy()[:real])
-    if not pools:
-      return {"pool_3": np.zeros([0, POOL_3_DIM], np.float32),
-              "logits": np.zeros([0, LOGITS_DIM], np.float32)}
-    out = {"pool_3": np.concatenate(pools).astype(np.float32, copy=False),
-           "logits": np.concatenate(logits).astype(np.float32, copy=False)}
-    if out["pool_3"].shape[1] != POOL_3_DIM or out["logits"].shape[1] != LOGITS_DIM:
-      raise InceptionWeightsCorrupt(
-          f"{self._card.get('weights_file')}: the network gave pool_3 of width "
-          f"{out['pool_3'].shape[1]} and logits of width {out['logits'].shape[1]}; the 2015-12-05 "
-          f"Inception network gives {POOL_3_DIM} and {LOGITS_DIM}.")
-    return out
-
-  def card(self) -> dict:
-    """What identifies these features (goes into protocol cards and feature-cache keys).
-
-    Keys (`CARD_KEYS`): extractor, loader, graph, source, weights_file, weights_bytes,
-    weights_sha256, archive (tarballs only), input, resize, normalization, quantize, pool_3,
-    logits.
-    """
-    return dict(self._card)
-
-  def cache_key(self) -> dict:
-    """The card without local paths: equal for equal weights wherever the file lies."""
-    return {k: v for k, v in self._card.items() if k not in ("source", "weights_file", "archive")}
-
-  def __repr__(self) -> str:
-    return (f"InceptionExtractor(loader={self._card['loader']!r}, "
-            f"weights_file={self._card['weights_file']!r}, batch_size={self.batch_size}, "
-            f"quantize={self.quantize})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -236,7 +74,8 @@ class InceptionExtractor:
 @gin.configurable("inception")
 def load_inception(weights: Optional[str] = None, *, cache_dir: Optional[str] = None,
                    download: Optional[bool] = None, quantize: bool = False,
-                   batch_size: int = DEFAULT_BATCH_SIZE) -> InceptionExtractor:
+                   batch_size: int = extractor.DEFAULT_BATCH_SIZE
+                   ) -> extractor.InceptionExtractor:
   """Finds and loads the 2015-12-05 Inception network.
 
   Args:
@@ -256,11 +95,11 @@ def load_inception(weights: Optional[str] = None, *, cache_dir: Optional[str] = 
 
   Raises:
     InceptionWeightsNotFound: nothing found; the message lists where it looked and how to fix it.
-    InceptionWeightsCorrupt: a file was found but is not a readable Inception network.
+    extractor.InceptionWeightsCorrupt: a file was found but is not a readable Inception network.
   """
   path = find_inception_weights(weights, cache_dir=cache_dir, download=download)
   network, card = _load_network(path, inception_cache_dir(cache_dir))
-  return InceptionExtractor(network, card, batch_size=batch_size, quantize=quantize)
+  return extractor.InceptionExtractor(network, card, batch_size=batch_size, quantize=quantize)
 
 
 def cache_root(cache_dir: Optional[str] = None) -> str:
@@ -339,7 +178,8 @@ def _download_allowed(download: Optional[bool]) -> bool:
 def _not_found_message(looked: List[str], cache: str) -> str:
   places = "\n".join(f"  - {line}" for line in looked)
   return (
-      f"Inception weights ({EXTRACTOR_ID}, needed by FID, KID and IS) not found. Looked at:\n"
+      f"Inception weights ({extractor.EXTRACTOR_ID}, needed by FID, KID and IS) not found. "
+      f"Looked at:\n"
       f"{places}\n"
       f"To fix it, do one of:\n"
       f"  - download {INCEPTION_URL}\n"
@@ -364,7 +204,7 @@ def _download(url: str, cache: str, timeout: float) -> str:
   os.makedirs(cache, exist_ok=True)
   logging.info("Downloading the Inception weights from %s to %s.", url, target)
   with urllib.request.urlopen(url, timeout=timeout) as response:
-    write_atomically(target, lambda f: _copy_stream(response, f))
+    run_dir.write_atomically(target, lambda f: _copy_stream(response, f))
   return target
 
 
@@ -374,22 +214,6 @@ def _copy_stream(source, destination, chunk: int = 1 << 20) -> None:
     if not data:
       return
     destination.write(data)
-
-
-def write_atomically(path: str, write: Callable) -> None:
-  """Writes `path` through a temp file in the same directory and a rename (no partial files)."""
-  directory = os.path.dirname(path)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 # ------------------------------------------------------------------------------------------------
@@ -427,7 +251,7 @@ def file_sha256(path: str, sidecar: bool = True) -> Tuple[int, str]:
     payload = json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                           "sha256": _SHA256_MEMO[memo_key]}).encode()
     try:
-      write_atomically(sidecar_path, lambda f: f.write(payload))
+      run_dir.write_atomically(sidecar_path, lambda f: f.write(payload))
     except OSError:
       pass  # A read-only directory: the in-memory memo still saves the work.
   return stat.st_size, _SHA256_MEMO[memo_key]
@@ -461,9 +285,9 @@ def _tree_sha256(root: str) -> Tuple[int, str]:
 # Formats
 # ------------------------------------------------------------------------------------------------
 
-def _load_network(path: str, cache: str) -> Tuple[Network, dict]:
+def _load_network(path: str, cache: str) -> Tuple[extractor.Network, dict]:
   """Loads any supported format; returns (network, card without `quantize`)."""
-  base = {"extractor": EXTRACTOR_ID, "resize": "tf1_bilinear_299",
+  base = {"extractor": extractor.EXTRACTOR_ID, "resize": "tf1_bilinear_299",
           "normalization": "x*255 -> (x-128)/128"}
   if urllib.parse.urlparse(path).scheme in ("http", "https", "gs") or _is_saved_model_dir(path):
     network, card = _load_hub(path)
@@ -490,13 +314,13 @@ def _extract_graph(archive: str, cache: str) -> str:
       members = [m for m in tar.getmembers() if os.path.basename(m.name) in _GRAPH_MEMBERS]
       if not members:
         names = [m.name for m in tar.getmembers()][:10]
-        raise InceptionWeightsCorrupt(
+        raise extractor.InceptionWeightsCorrupt(
             f"{archive}: holds none of {', '.join(_GRAPH_MEMBERS)} (members: {names}).")
       members.sort(key=lambda m: _GRAPH_MEMBERS.index(os.path.basename(m.name)))
       member = members[0]
       parts = member.name.replace("\\", "/").split("/")
       if member.name.startswith("/") or ".." in parts or not member.isfile():
-        raise InceptionWeightsCorrupt(
+        raise extractor.InceptionWeightsCorrupt(
             f"{archive}: refusing member {member.name!r} (absolute path, '..' or not a regular "
             f"file).")
       target = os.path.join(out_dir, os.path.basename(member.name))
@@ -504,17 +328,17 @@ def _extract_graph(archive: str, cache: str) -> str:
         return target
       os.makedirs(out_dir, exist_ok=True)
       source = tar.extractfile(member)
-      write_atomically(target, lambda f: _copy_stream(source, f))
+      run_dir.write_atomically(target, lambda f: _copy_stream(source, f))
       if os.path.getsize(target) != member.size:
-        raise InceptionWeightsCorrupt(f"{archive}: member {member.name} is truncated.")
+        raise extractor.InceptionWeightsCorrupt(f"{archive}: member {member.name} is truncated.")
       return target
   except (tarfile.TarError, EOFError, zlib.error) as e:
-    raise InceptionWeightsCorrupt(
+    raise extractor.InceptionWeightsCorrupt(
         f"{archive}: not a readable tarball ({type(e).__name__}: {e}); delete it and download "
         f"it again from {INCEPTION_URL}.") from e
   except OSError as e:
     if os.path.exists(archive) and not isinstance(e, PermissionError):
-      raise InceptionWeightsCorrupt(
+      raise extractor.InceptionWeightsCorrupt(
           f"{archive}: could not be read or extracted ({type(e).__name__}: {e}); delete it and "
           f"download it again from {INCEPTION_URL}.") from e
     raise
@@ -527,7 +351,7 @@ def _read_graph_def(path: str) -> tf.compat.v1.GraphDef:
   try:
     graph_def.ParseFromString(data)
   except Exception as e:  # protobuf's DecodeError, which has no stable import path.
-    raise InceptionWeightsCorrupt(
+    raise extractor.InceptionWeightsCorrupt(
         f"{path}: not a GraphDef ({len(data)} bytes; {type(e).__name__}: {e}); the file is "
         f"truncated or is something else. Delete it and download it again.") from e
   for node in graph_def.node:  # Shapes recorded at export time (batch 1) would fight ours.
@@ -536,7 +360,7 @@ def _read_graph_def(path: str) -> tf.compat.v1.GraphDef:
   return graph_def
 
 
-def _load_graph_file(path: str) -> Tuple[Network, dict]:
+def _load_graph_file(path: str) -> Tuple[extractor.Network, dict]:
   """A frozen GraphDef: TF-GAN's frozen_pb or TTUR's classify_image (told apart by node names)."""
   graph_def = _read_graph_def(path)
   names = {node.name for node in graph_def.node}
@@ -548,20 +372,20 @@ def _load_graph_file(path: str) -> Tuple[Network, dict]:
     _patch_any_batch(graph_def, path)
     logits_name = "softmax/logits" if "softmax/logits" in names else "softmax/logits/MatMul"
     if logits_name not in names:
-      raise InceptionWeightsCorrupt(f"{path}: has no softmax/logits node.")
+      raise extractor.InceptionWeightsCorrupt(f"{path}: has no softmax/logits node.")
     outputs = ["pool_3:0", logits_name + ":0"]
     bias = "with bias" if logits_name == "softmax/logits" else "without bias"
     card = {"loader": "classify_image", "graph": CLASSIFY_IMAGE_PB_NAME,
             "input": "Mul:0 (after our own resize; pool_3/_reshape patched to any batch)",
             "pool_3": "pool_3:0", "logits": f"1008 {bias} ({logits_name}:0)"}
   else:
-    raise InceptionWeightsCorrupt(
+    raise extractor.InceptionWeightsCorrupt(
         f"{path}: a GraphDef, but not the Inception network (no Mul/pool_3/logits or "
         f"Mul/pool_3/_reshape nodes; {len(names)} nodes).")
   try:
     network = _wrap_graph_def(graph_def, "Mul:0", outputs)
   except (ValueError, tf.errors.OpError) as e:
-    raise InceptionWeightsCorrupt(f"{path}: the graph does not import ({e}).") from e
+    raise extractor.InceptionWeightsCorrupt(f"{path}: the graph does not import ({e}).") from e
   size, digest = file_sha256(path)
   return network, {**card, "weights_file": path, "weights_bytes": size, "weights_sha256": digest}
 
@@ -570,30 +394,32 @@ def _patch_any_batch(graph_def: tf.compat.v1.GraphDef, path: str) -> None:
   """Rewires `pool_3/_reshape` from its hard-coded [1, 2048] to [-1, 2048] (TTUR's batch fix)."""
   reshape = next(node for node in graph_def.node if node.name == "pool_3/_reshape")
   if reshape.op != "Reshape" or len(reshape.input) < 2:
-    raise InceptionWeightsCorrupt(f"{path}: pool_3/_reshape is a {reshape.op}, not a Reshape.")
+    raise extractor.InceptionWeightsCorrupt(
+        f"{path}: pool_3/_reshape is a {reshape.op}, not a Reshape.")
   shape_node = graph_def.node.add()
   shape_node.name = "pool_3/_reshape/shape_any_batch"
   shape_node.op = "Const"
   shape_node.attr["dtype"].type = tf.int32.as_datatype_enum
   shape_node.attr["value"].tensor.CopyFrom(
-      tf.make_tensor_proto(np.array([-1, POOL_3_DIM], np.int32)))
+      tf.make_tensor_proto(np.array([-1, extractor.POOL_3_DIM], np.int32)))
   reshape.input[1] = shape_node.name
 
 
 def _wrap_graph_def(graph_def: tf.compat.v1.GraphDef, input_name: str,
-                    outputs: List[str]) -> Network:
+                    outputs: List[str]) -> extractor.Network:
   """A TF2 function running `graph_def` from `input_name` to `outputs`, pruned to what they need."""
   def import_graph(images):
     return tf.compat.v1.import_graph_def(graph_def, input_map={input_name: images},
                                          return_elements=outputs, name="inception")
 
   wrapped = tf.compat.v1.wrap_function(
-      import_graph, [tf.TensorSpec([None, INPUT_SIZE, INPUT_SIZE, 3], tf.float32)])
+      import_graph,
+      [tf.TensorSpec([None, extractor.INPUT_SIZE, extractor.INPUT_SIZE, 3], tf.float32)])
   pruned = wrapped.prune(feeds=wrapped.inputs[0], fetches=wrapped.outputs)
   return lambda images: tuple(pruned(images))
 
 
-def _load_hub(handle: str) -> Tuple[Network, dict]:
+def _load_hub(handle: str) -> Tuple[extractor.Network, dict]:
   """TF-Hub `tfgan/eval/inception/1` (TF2 SavedModel; TF1 Hub modules via their signature)."""
   if os.path.isdir(handle):
     local = handle
@@ -612,7 +438,7 @@ def _load_hub(handle: str) -> Tuple[Network, dict]:
     else:
       module = tf.saved_model.load(local)
   except Exception as e:
-    raise InceptionWeightsCorrupt(f"{local}: not a loadable SavedModel ({e}).") from e
+    raise extractor.InceptionWeightsCorrupt(f"{local}: not a loadable SavedModel ({e}).") from e
 
   if callable(module):
     call, how = module, "SavedModel __call__"
@@ -621,7 +447,7 @@ def _load_hub(handle: str) -> Tuple[Network, dict]:
     name = "default" if "default" in signatures else (
         next(iter(signatures)) if len(signatures) == 1 else None)
     if name is None:
-      raise InceptionWeightsCorrupt(
+      raise extractor.InceptionWeightsCorrupt(
           f"{local}: not callable and no unique signature (signatures: {sorted(signatures)}).")
     signature = signatures[name]
     arg = next(iter(signature.structured_input_signature[1]))
@@ -632,7 +458,7 @@ def _load_hub(handle: str) -> Tuple[Network, dict]:
     outputs = call(images)
     missing = [key for key in ("pool_3", "logits") if key not in outputs]
     if missing:
-      raise InceptionWeightsCorrupt(
+      raise extractor.InceptionWeightsCorrupt(
           f"{local}: outputs {sorted(outputs)} lack {missing}; expected 'pool_3' and 'logits'.")
     return outputs["pool_3"], outputs["logits"]
 

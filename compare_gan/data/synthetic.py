@@ -13,7 +13,7 @@ with a handful of vectorised numpy operations instead of one generator object pe
    reference `master:colabs/Convex_Polygons_Dataset.ipynb` `GenerateConvexPolygon`, reproduced
    step by step (see `convex_polygon_vertices` and `convex_polygon_images`), with a vectorised
    rasteriser instead of `matplotlib.path.Path.contains_points` + a full-resolution
-   `scipy.ndimage.convolve` (tests/synthetic_data_test.py checks both against each other).
+   `scipy.ndimage.convolve` (tests/data/synthetic_test.py checks both against each other).
 2. 2-D Gaussian mixtures for mode-collapse studies: `ring8` (Metz et al., "Unrolled GANs";
    VEEGAN) and `grid25` (VEEGAN; PacGAN), affinely mapped into [0, 1]^2 because every generator,
    the `mlp` one included, ends in a sigmoid (see `MIXTURES`).

@@ -1,0 +1,331 @@
+"""The schedules of one run and the bodies of `compare_gan train` and `compare_gan eval`
+(reference `runner_lib`): how training, evaluation and export of one run directory combine.
+
+  train             train to train.training_steps (resuming), no evaluation
+  eval_after_train  train, then score every checkpoint not yet in metrics.jsonl
+  continuous_eval   do not train: follow a run another process trains, scoring each new
+                    checkpoint, until its status.json says it ended
+  train_and_eval    train and score each checkpoint as it is written, in the same process
+
+With `eval_every_steps`, only checkpoints at positive multiples of it are scored (the
+reference's `--eval_every_steps`); train_and_eval then scores at those steps only.
+
+With `export_evaluated` (`compare_gan train --export_evaluated`), every checkpoint an
+evaluating schedule scores is also exported as a TF Hub SavedModel to
+`<model_dir>/tfhub/<step>/` (the reference exported each evaluated checkpoint there); an
+existing export of a step is kept. A failed export is reported and counted like a failed
+evaluation.
+
+The runner sits above training/, metrics/ and hub/, which never import it: it builds the
+run's dataset and inference model once per process and hands them to the evaluator and the
+exporter.
+"""
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import tensorflow as tf
+
+from compare_gan import config
+from compare_gan import data
+from compare_gan import run_dir
+from compare_gan.gans import inference as inference_lib
+from compare_gan.gans import latents
+from compare_gan.hub import export as export_lib
+from compare_gan.hub import modules
+from compare_gan.metrics import evaluate
+from compare_gan.training import checkpoints as checkpoints_lib
+from compare_gan.training import loop
+
+SCHEDULES = ("train", "eval_after_train", "continuous_eval", "train_and_eval")
+
+
+# ----------------------------------------------------------------------------------------------
+# The evaluation side of a process: built once, on first use
+# ----------------------------------------------------------------------------------------------
+
+class Evaluation:
+  """The dataset, inference model, evaluator and (with `export_evaluated`) exporter of one run,
+  each built once on first use under the run's parsed gin config, and shared."""
+
+  def __init__(self, model_dir: str, log: Callable[[str], None] = print,
+               export_evaluated: bool = False):
+    self.model_dir, self.log, self.export_evaluated = model_dir, log, export_evaluated
+    self.export_failures: List[int] = []
+
+  @functools.cached_property
+  def dataset(self) -> data.base.Dataset:
+    return data.get_dataset()
+
+  @functools.cached_property
+  def evaluator(self) -> evaluate.Evaluator:
+    info = self.dataset.info
+    inference = inference_lib.InferenceModel(info.image_shape, info.num_classes)
+    return evaluate.Evaluator(self.model_dir, log=self.log, dataset=self.dataset,
+                              inference=inference)
+
+  @functools.cached_property
+  def exporter(self) -> export_lib.Exporter:
+    return export_lib.Exporter(self.model_dir, log=self.log, dataset_name=self.dataset.info.name,
+                               inference=self.evaluator.inference)
+
+  def evaluate_checkpoints(self, checkpoints: Dict[int, str]) -> int:
+    """Scores each checkpoint (and exports it with `export_evaluated`); a checkpoint that
+    cannot be restored is reported and skipped. Returns the number of failures."""
+    if not checkpoints:
+      self.log("nothing to evaluate: every selected checkpoint is already in metrics.jsonl")
+      return 0
+    evaluator = self.evaluator  # A bad protocol is an error of the run, not of a checkpoint.
+    failures = 0
+    for step, path in checkpoints.items():
+      try:
+        evaluator.evaluate(path)
+      except (tf.errors.OpError, AssertionError, ValueError) as e:
+        failures += 1
+        self.log(f"ERROR: checkpoint {path} (step {step}) could not be evaluated: "
+                 f"{_first_line(e)}")
+        continue
+      if self.export_evaluated:
+        self._export(step)
+    return failures
+
+  def _export(self, step: int) -> None:
+    """Exports the checkpoint of `step` to tfhub/<step>/ (once); a failure is logged and its
+    step kept in `export_failures`."""
+    target = os.path.join(self.model_dir, run_dir.TFHUB, str(step))
+    if tf.io.gfile.exists(target) and tf.io.gfile.listdir(target):
+      self.log(f"step {step}: {target} already exists; not exported again")
+      return
+    try:
+      self.exporter.export(target, step=step)
+    except (tf.errors.OpError, AssertionError, ValueError, OSError) as e:
+      self.export_failures.append(step)
+      self.log(f"ERROR: step {step} could not be exported to {target}: {_first_line(e)}")
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip()
+  return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The schedules
+# ----------------------------------------------------------------------------------------------
+
+def run_schedule(schedule: str, model_dir: str, *, config_text: Optional[str] = None,
+                 eval_every_steps: Optional[int] = None, poll_seconds: float = 60.0,
+                 export_evaluated: bool = False, log: Callable[[str], None] = print) -> int:
+  """Runs `schedule` on `model_dir` under the parsed gin config. Returns the number of
+  checkpoints that failed to evaluate or export (0 when all went well).
+
+  Raises:
+    ValueError: unknown schedule or bad settings; loop.Diverged when training diverged (the
+      checkpoints written before are still evaluated by eval_after_train first).
+  """
+  if schedule not in SCHEDULES:
+    raise ValueError(f"Unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}.")
+  if eval_every_steps is not None and (not isinstance(eval_every_steps, int)
+                                       or eval_every_steps < 1):
+    raise ValueError(f"eval_every_steps={eval_every_steps!r} must be a positive integer.")
+  if export_evaluated and schedule == "train":
+    raise ValueError("export_evaluated exports the checkpoints a schedule evaluates; schedule "
+                     "'train' evaluates none. Use one of: "
+                     f"{', '.join(s for s in SCHEDULES if s != 'train')}.")
+  if schedule == "train":
+    loop.train(model_dir, config_text=config_text, log=log)
+    return 0
+
+  evaluation = Evaluation(model_dir, log, export_evaluated)
+  if schedule == "continuous_eval":
+    failures = continuous_eval(model_dir, eval_every_steps=eval_every_steps,
+                               poll_seconds=poll_seconds, log=log, evaluation=evaluation)
+    return failures + len(evaluation.export_failures)
+
+  def pending() -> Dict[int, str]:
+    return checkpoints_lib.select_checkpoints(model_dir, all_steps=True,
+                                              eval_every_steps=eval_every_steps)
+
+  if schedule == "train_and_eval":
+    # Built before the first step, so a bad evaluation config fails before hours of training.
+    evaluation.evaluator  # pylint: disable=pointless-statement
+    failures = []
+
+    def after_checkpoint(step: int, path: str) -> None:
+      if eval_every_steps and step % eval_every_steps:
+        return
+      failures.append(evaluation.evaluate_checkpoints({step: path}))
+
+    loop.train(model_dir, config_text=config_text, log=log, after_checkpoint=after_checkpoint,
+               dataset=evaluation.dataset)
+    # A resumed run may hold checkpoints written before an interruption and never scored.
+    failures.append(evaluation.evaluate_checkpoints(pending()))
+    return sum(failures) + len(evaluation.export_failures)
+
+  # eval_after_train
+  def evaluate_all() -> int:
+    if not checkpoints_lib.list_checkpoints(model_dir):
+      return 0
+    return evaluation.evaluate_checkpoints(pending())
+  try:
+    loop.train(model_dir, config_text=config_text, log=log)
+  except loop.Diverged:
+    evaluate_all()  # The checkpoints before the divergence are valid results.
+    raise
+  return evaluate_all() + len(evaluation.export_failures)
+
+
+def continuous_eval(model_dir: str, *, eval_every_steps: Optional[int] = None,
+                    poll_seconds: float = 60.0, timeout_seconds: float = 24 * 3600,
+                    log: Callable[[str], None] = print,
+                    evaluation: Optional[Evaluation] = None) -> int:
+  """Follows a training run (reference `continuous_eval`): scores each new checkpoint, and
+  stops once status.json says the run ended (done, diverged or failed) and every checkpoint is
+  scored, or after `timeout_seconds` without a new checkpoint. Returns the failures."""
+  evaluation = evaluation or Evaluation(model_dir, log)
+  failures, idle_since = 0, time.time()
+  while True:
+    status = run_dir.read_status(model_dir) or {}
+    ended = status.get("state") in run_dir.ENDED_STATES
+    pending = {}
+    if checkpoints_lib.list_checkpoints(model_dir):
+      pending = checkpoints_lib.select_checkpoints(model_dir, all_steps=True,
+                                                   eval_every_steps=eval_every_steps)
+    if pending:
+      failures += evaluation.evaluate_checkpoints(pending)
+      idle_since = time.time()
+      continue
+    if ended:
+      log(f"training {status['state']} at step {status.get('step')}; every checkpoint is "
+          "evaluated")
+      return failures
+    if time.time() - idle_since > timeout_seconds:
+      log(f"no new checkpoint for {timeout_seconds:.0f} s; stopping")
+      return failures
+    time.sleep(poll_seconds)
+
+
+# ----------------------------------------------------------------------------------------------
+# `compare_gan train` and `compare_gan eval`
+# ----------------------------------------------------------------------------------------------
+
+def _error(command: str, message: str, status: int) -> int:
+  print(f"compare_gan {command}: {message}", file=sys.stderr)
+  return status
+
+
+def train_command(args: argparse.Namespace) -> int:
+  """`compare_gan train`: parses the config, then runs `--schedule` (or the dry run)."""
+  if args.export_evaluated and args.schedule == "train":
+    return _error("train", "--export_evaluated exports the checkpoints a schedule evaluates; "
+                  "use --schedule eval_after_train, train_and_eval or continuous_eval.",
+                  run_dir.EXIT_USAGE)
+  bindings = list(args.gin_bindings)
+  if args.strategy is not None:
+    bindings.append(f"train.strategy = {args.strategy!r}")
+  if args.tpu is not None:
+    bindings.append(f"train.tpu = {args.tpu!r}")
+  if args.jit_compile is not None:
+    bindings.append(f"train.jit_compile = {args.jit_compile == 'true'}")
+  if args.mixed_precision is not None:
+    value = None if args.mixed_precision == "none" else repr(args.mixed_precision)
+    bindings.append(f"train.mixed_precision = {value}")
+  config_text = config.parse_command_config("train", args.gin_config, bindings,
+                                            args.tfds_data_dir)
+  try:
+    if args.dry_run:
+      loop.train(args.model_dir, config_text=config_text, dry_run=True)
+      return run_dir.EXIT_OK
+    failures = run_schedule(args.schedule, args.model_dir, config_text=config_text,
+                            eval_every_steps=args.eval_every_steps,
+                            export_evaluated=args.export_evaluated)
+  except loop.Diverged as e:
+    return _error("train", str(e), run_dir.EXIT_DIVERGED)
+  except (ValueError, FileNotFoundError) as e:
+    # Configuration and data problems found while building the run: no traceback needed.
+    return _error("train", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+  return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
+
+
+def _protocol_bindings(args: argparse.Namespace) -> List[str]:
+  bindings = list(args.gin_bindings)
+  for flag, binding in [("num_averaging_runs", "evaluation.num_averaging_runs"),
+                        ("num_fake", "evaluation.num_fake"),
+                        ("inception_weights", "inception.weights")]:
+    value = getattr(args, flag)
+    if value is not None:
+      bindings.append(f"{binding} = {value!r}")
+  return bindings
+
+
+def eval_command(args: argparse.Namespace) -> int:
+  """`compare_gan eval`: scores checkpoints of `--model_dir`, or a `--module`."""
+  if args.module is not None:
+    return _eval_module(args)
+  module_only = [f"--{f}" for f in ("dataset", "z_distribution", "num_classes", "out")
+                 if getattr(args, f) is not None]
+  if module_only:
+    return _error("eval", f"{', '.join(module_only)} apply to --module; a run directory "
+                  "brings its own dataset and model.", run_dir.EXIT_USAGE)
+  run_config = os.path.join(args.model_dir, run_dir.CONFIG)
+  if not os.path.isfile(run_config):
+    return _error("eval", f"{run_config} does not exist; --model_dir must be a run directory "
+                  "written by `compare_gan train`.", run_dir.EXIT_USAGE)
+  config.parse_command_config("eval", [run_config] + args.gin_config, _protocol_bindings(args),
+                              args.tfds_data_dir)
+  try:
+    if args.continuous:
+      failures = continuous_eval(args.model_dir, eval_every_steps=args.eval_every_steps,
+                                 poll_seconds=args.poll_seconds,
+                                 timeout_seconds=args.timeout_hours * 3600)
+    else:
+      chosen = checkpoints_lib.select_checkpoints(
+          args.model_dir, step=args.step, all_steps=args.all,
+          eval_every_steps=args.eval_every_steps, skip_evaluated=not args.force)
+      failures = Evaluation(args.model_dir).evaluate_checkpoints(chosen)
+  except (ValueError, FileNotFoundError) as e:
+    return _error("eval", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+  return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
+
+
+def _eval_module(args: argparse.Namespace) -> int:
+  """`eval --module PATH --dataset NAME`: scores a module; results go to --out (JSON)."""
+  run_only = [f for f, set_ in [("--step", args.step is not None), ("--all", args.all),
+                                ("--continuous", args.continuous), ("--force", args.force),
+                                ("--eval_every_steps", args.eval_every_steps is not None)]
+              if set_]
+  if run_only:
+    return _error("eval", f"{', '.join(run_only)} select checkpoints of a --model_dir; a "
+                  "--module is one generator.", run_dir.EXIT_USAGE)
+  if args.dataset is None:
+    return _error("eval", "--module needs --dataset NAME, the real data to compare with "
+                  "(e.g. cifar10, triangles).", run_dir.EXIT_USAGE)
+  bindings = [f"dataset.name = {args.dataset!r}"] + _protocol_bindings(args)
+  try:
+    if args.z_distribution is not None:
+      latents.parse_z_distribution(args.z_distribution)
+  except ValueError as e:
+    return _error("eval", f"--z_distribution: {e}", run_dir.EXIT_USAGE)
+  config.parse_command_config("eval", args.gin_config, bindings, args.tfds_data_dir)
+  try:
+    module = modules.load_module(args.module, z_distribution=args.z_distribution,
+                                 num_classes=args.num_classes)
+    source = evaluate.GeneratorSource(
+        sample_fn=module, z_dim=module.z_dim, z_distribution=module.z_distribution,
+        conditional=module.conditional, num_classes=module.num_classes,
+        name=f"module {module.handle}")
+    evaluator = evaluate.Evaluator(None, source=source)
+    records = evaluator.score((module.metadata or {}).get("step"), module=args.module)
+  except (ValueError, OSError) as e:
+    return _error("eval", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+  if args.out:
+    run_dir.makedirs(os.path.dirname(os.path.abspath(args.out)))
+    result = dict(module=modules.module_summary(module), dataset=args.dataset, records=records)
+    run_dir.write_atomically(args.out, json.dumps(result, indent=2, sort_keys=True,
+                                                  allow_nan=False) + "\n")
+    print(f"wrote {len(records)} results to {args.out}")
+  return run_dir.EXIT_OK
