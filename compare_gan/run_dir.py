@@ -70,14 +70,6 @@ def _gfile():
   return tf.io.gfile
 
 
-def exists(path: str) -> bool:
-  return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
-
-
-def isdir(path: str) -> bool:
-  return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
-
-
 def makedirs(path: str) -> None:
   if is_remote(path):
     _gfile().makedirs(path)
