@@ -8,15 +8,24 @@ command's body lives in its package:
   report           compare_gan/report/command.py
   components       every gin name a config can use (compare_gan/config.py)
 
-Exit status (compare_gan/run_dir.py): 0 success, 1 a run failed (or a checkpoint could not be
-evaluated), 2 bad command line or config (unknown gin name, missing file, invalid value), 3 the
-run diverged (NaN/Inf loss; see status.json), 130 interrupted.
+Exit status (compare_gan/run_dir.py): 0 success, 1 a runtime failure (a run failed, a
+checkpoint could not be evaluated, a busy run directory), 2 bad command line or config (unknown
+gin name, missing file, invalid value), 3 the run diverged (NaN/Inf loss; see status.json), 130
+interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM).
+
+An expected failure is one line on stderr, `compare_gan <command>: <what, where, what to do>`,
+without a traceback; `--verbose` or COMPARE_GAN_DEBUG=1 adds the traceback (and TensorFlow's
+own log lines, which are otherwise limited to errors).
 """
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
-from typing import Callable, List, Optional
+import traceback
+from typing import Callable, Iterator, List, Optional
 
 from compare_gan import config
 from compare_gan import run_dir
@@ -26,6 +35,7 @@ def _body(module: str, function: str) -> Callable[[argparse.Namespace], int]:
   """A command's body, imported when the command runs (the bodies import TensorFlow; parsing
   and `--help` do not)."""
   def run(args: argparse.Namespace) -> int:
+    config.import_tensorflow()
     return getattr(importlib.import_module(module), function)(args)
   return run
 
@@ -72,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="compare_gan",
       description="Train, sweep and score GANs under one protocol (The GAN Landscape).")
+  parser.add_argument("--verbose", action="store_true",
+                      help="on a failure, print the traceback (also: COMPARE_GAN_DEBUG=1)")
   commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
   p = commands.add_parser(
@@ -158,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="export the raw generator weights even when the run has EMA weights")
   p.add_argument("--no_discriminator", action="store_true", help="export G only")
   p.add_argument("--overwrite", action="store_true",
-                 help="replace a non-empty --export_dir")
+                 help="replace a previous export in --export_dir (never a directory holding "
+                 "anything else, and never the run or a part of it)")
   p.set_defaults(run=_body("compare_gan.hub.command", "export_command"))
 
   p = commands.add_parser(
@@ -174,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
   p.add_argument("--interpolate", action="store_true",
                  help="rows interpolating between two latents (--steps columns)")
-  p.add_argument("--steps", type=int, default=8, help="images per interpolation row")
+  p.add_argument("--steps", type=int, default=None,
+                 help="with --interpolate: images per interpolation row (default 8)")
   p.add_argument("--columns", type=int, default=None,
                  help="grid columns (default: ceil(sqrt(num)); --steps when interpolating)")
   p.add_argument("--labels", type=_int_list, default=None, metavar="IDS",
@@ -195,13 +209,67 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def debug_mode(args: Optional[argparse.Namespace] = None) -> bool:
+  """Whether failures show their traceback: `--verbose` or COMPARE_GAN_DEBUG=1."""
+  return bool(getattr(args, "verbose", False)) or config.debug_mode()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+  """SIGTERM raises run_dir.Terminated (a KeyboardInterrupt) in the main thread, so a killed
+  command cleans up as on Ctrl-C: status.json says `interrupted`, locks are released."""
+  def terminate(signum, frame):
+    del signum, frame
+    raise run_dir.Terminated()
+  try:
+    previous = signal.signal(signal.SIGTERM, terminate)
+  except ValueError:  # Not the main thread (an embedding program): leave signals alone.
+    yield
+    return
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def report(command: str, error: BaseException, debug: bool) -> int:
+  """Prints `error` as one line (with the traceback before it in debug mode) and returns the
+  exit status: the error's own (run_dir.Failure), 130 for SIGINT, 143 for SIGTERM, else 1.
+  An error of no expected kind is a bug: the line says so and how to see the traceback."""
+  if debug:
+    traceback.print_exception(error)
+  error = config.gin_call_error(error) or error
+  if isinstance(error, run_dir.Terminated):
+    line, status = "terminated (SIGTERM)", run_dir.EXIT_TERMINATED
+  elif isinstance(error, KeyboardInterrupt):
+    line, status = "interrupted (Ctrl-C)", run_dir.EXIT_INTERRUPTED
+  elif isinstance(error, run_dir.Failure):
+    line, status = run_dir.one_line(error), error.exit_code
+  else:
+    line, status = run_dir.one_line(error), run_dir.EXIT_FAILED
+    expected = isinstance(error, (OSError, ValueError, RuntimeError)) or type(
+        error).__module__.startswith("tensorflow")
+    if not expected and not debug:
+      line += " (unexpected: rerun with COMPARE_GAN_DEBUG=1 for the traceback, and report it)"
+  prefix = f"compare_gan {command}: "
+  print(line if line.startswith(prefix) else prefix + line, file=sys.stderr)
+  return status
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   args = build_parser().parse_args(argv)
-  try:
-    return args.run(args)
-  except config.ConfigError as e:  # Raised by the bodies' config parsing: one line, exit 2.
-    print(e, file=sys.stderr)
-    return run_dir.EXIT_USAGE
+  debug = debug_mode(args)
+  if args.verbose:  # Also for what this process starts (a sweep's trials).
+    os.environ["COMPARE_GAN_DEBUG"] = "1"
+  if not debug:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log: errors only.
+  with _sigterm_as_interrupt():
+    try:
+      return args.run(args)
+    except BaseException as e:  # pylint: disable=broad-except  # Reported as one line.
+      if isinstance(e, SystemExit):
+        raise
+      return report(args.command, e, debug)
 
 
 if __name__ == "__main__":

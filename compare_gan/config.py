@@ -10,7 +10,12 @@ driver start without TensorFlow), and each of them adds its section to the catal
 import importlib
 import inspect
 import os
+import re
+import sys
+import tokenize
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+from compare_gan import run_dir
 
 # The modules whose import registers every gin configurable (each imports what it builds on:
 # modular_gan the losses, penalties and latents; evaluate the protocol and metric tasks).
@@ -33,9 +38,14 @@ Entry = Tuple[str, str]  # (gin reference, one-line description)
 _catalogue: Dict[str, Tuple[str, Callable[[], Iterable[Entry]]]] = {}
 
 
-class ConfigError(ValueError):
+class ConfigError(run_dir.UsageError, ValueError):
   """A config file or binding is invalid; the message says which and why. `compare_gan`
   prints it as one line and exits 2."""
+
+
+# gin's own errors for a config that does not parse or bind (an unknown name, a bad value, a
+# syntax error, an unclosed bracket).
+GIN_ERRORS = (ValueError, KeyError, TypeError, SyntaxError, tokenize.TokenError)
 
 
 def summary(obj) -> str:
@@ -53,8 +63,35 @@ def register_catalogue(section: str, title: str, entries: Callable[[], Iterable[
   _catalogue[section] = (title, entries)
 
 
+def debug_mode() -> bool:
+  """COMPARE_GAN_DEBUG=1 (or `compare_gan --verbose`): failures show their traceback, and
+  TensorFlow's start-up notes are not hidden."""
+  return os.environ.get("COMPARE_GAN_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def import_tensorflow() -> None:
+  """Imports TensorFlow and lists the devices with stderr closed (unless in debug mode):
+  TensorFlow's C++ runtime writes start-up notes (oneDNN, CUDA stubs, a missing GPU driver)
+  before its log level applies, and they would bury a command's one-line error. A failed
+  import still raises here, after stderr is back. Listing the physical devices leaves the
+  logical ones configurable."""
+  if "tensorflow" in sys.modules or debug_mode():
+    return
+  sys.stderr.flush()
+  saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(null, 2)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf.config.list_physical_devices()
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(null)
+
+
 def load_components() -> None:
   """Imports every module that registers gin configurables (idempotent)."""
+  import_tensorflow()
   for name in COMPONENT_MODULES:
     importlib.import_module(name)
 
@@ -70,19 +107,56 @@ def parse_gin(config_files: List[str], bindings: List[str]) -> str:
   the resulting config text (what config.gin holds).
 
   Raises:
-    FileNotFoundError: a config file does not exist.
-    ValueError, KeyError, TypeError, SyntaxError: gin's own errors (an unknown name, a bad
-      value, a syntax error).
+    ConfigError: a config file does not exist, or a file or binding does not parse; the
+      message names the file or the binding.
   """
   import gin
   load_components()
   for path in config_files:
     if not os.path.isfile(path):
-      raise FileNotFoundError(f"--gin_config {path!r} does not exist.")
-  gin.parse_config_files_and_bindings(config_files, bindings, finalize_config=False)
+      raise ConfigError(f"--gin_config {path!r} does not exist.")
+  # One file at a time, as gin.parse_config_files_and_bindings does, so an error names it.
+  for path in config_files:
+    try:
+      gin.parse_config_file(path)
+    except GIN_ERRORS as e:
+      raise ConfigError(f"config error in {path}: {gin_message(e)}") from e
+  for binding in bindings:
+    try:
+      gin.parse_config(binding)
+    except GIN_ERRORS as e:
+      raise ConfigError(f"config error in --gin_bindings {binding!r}: {gin_message(e)}") from e
   sources = "".join(f"#   --gin_config {p}\n" for p in config_files) + "".join(
       f"#   --gin_bindings {b!r}\n" for b in bindings)
   return "# compare_gan config, parsed from:\n" + sources + "\n" + gin.config_str()
+
+
+def gin_message(error: BaseException) -> str:
+  """gin's message on one line, in words where Python's own is cryptic."""
+  if isinstance(error, tokenize.TokenError):
+    line = error.args[1][0] if len(error.args) > 1 and error.args[1] else "?"
+    return (f"{error.args[0]} (line {line}): a bracket, parenthesis or string is not closed; "
+            "close it")
+  text = " ".join(str(error).split())
+  if "malformed node or string" in text:  # Python's ast.literal_eval, quoted by gin.
+    text = re.sub(r"malformed node or string on line \d+: <[^>]*>\s*", "", text)
+    return (f"{text}: a value is not a Python literal or @reference; quote strings ('name'), "
+            "write references as @name or @name()")
+  if isinstance(error, KeyError) and len(error.args) == 1:
+    return str(error.args[0])
+  return text
+
+
+def gin_call_error(error: BaseException) -> Optional[ConfigError]:
+  """A ConfigError for an error gin raises when a configurable is called (a gin.REQUIRED
+  argument that no config binds), else None."""
+  match = re.match(r"Required bindings for `([^`]+)` not provided in config: \[(.*)\]",
+                   str(error))
+  if not isinstance(error, RuntimeError) or not match:
+    return None
+  names = [f"{match.group(1)}.{n.strip(chr(39))}" for n in match.group(2).split(", ")]
+  return ConfigError(f"config error: {', '.join(names)} must be set (no default); bind it in a "
+                     f"--gin_config file or with --gin_bindings, e.g. '{names[0]} = ...'")
 
 
 def parse_command_config(command: str, config_files: List[str], bindings: List[str],
@@ -96,5 +170,5 @@ def parse_command_config(command: str, config_files: List[str], bindings: List[s
     bindings = bindings + [f"dataset.tfds_data_dir = {tfds_data_dir!r}"]
   try:
     return parse_gin(config_files, bindings)
-  except (ValueError, FileNotFoundError, KeyError, TypeError, SyntaxError) as e:
-    raise ConfigError(f"compare_gan {command}: config error: {e}") from e
+  except ConfigError as e:
+    raise ConfigError(f"compare_gan {command}: {e}") from e

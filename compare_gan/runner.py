@@ -27,7 +27,7 @@ import json
 import os
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 import tensorflow as tf
 
@@ -74,6 +74,11 @@ class Evaluation:
     return export_lib.Exporter(self.model_dir, log=self.log, dataset_name=self.dataset.info.name,
                                inference=self.evaluator.inference)
 
+  def scored_steps(self) -> Set[int]:
+    """The steps that metrics.jsonl holds every value of this protocol for (see
+    `Evaluator.scored_steps`); `eval --all` and the schedules score the others."""
+    return self.evaluator.scored_steps()
+
   def evaluate_checkpoints(self, checkpoints: Dict[int, str]) -> int:
     """Scores each checkpoint (and exports it with `export_evaluated`); a checkpoint that
     cannot be restored is reported and skipped. Returns the number of failures."""
@@ -88,7 +93,7 @@ class Evaluation:
       except (tf.errors.OpError, AssertionError, ValueError) as e:
         failures += 1
         self.log(f"ERROR: checkpoint {path} (step {step}) could not be evaluated: "
-                 f"{_first_line(e)}")
+                 f"{run_dir.one_line(e)}")
         continue
       if self.export_evaluated:
         self._export(step)
@@ -105,12 +110,7 @@ class Evaluation:
       self.exporter.export(target, step=step)
     except (tf.errors.OpError, AssertionError, ValueError, OSError) as e:
       self.export_failures.append(step)
-      self.log(f"ERROR: step {step} could not be exported to {target}: {_first_line(e)}")
-
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip()
-  return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+      self.log(f"ERROR: step {step} could not be exported to {target}: {run_dir.one_line(e)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,14 +128,15 @@ def run_schedule(schedule: str, model_dir: str, *, config_text: Optional[str] = 
       checkpoints written before are still evaluated by eval_after_train first).
   """
   if schedule not in SCHEDULES:
-    raise ValueError(f"Unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}.")
+    raise config.ConfigError(f"Unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}.")
   if eval_every_steps is not None and (not isinstance(eval_every_steps, int)
                                        or eval_every_steps < 1):
-    raise ValueError(f"eval_every_steps={eval_every_steps!r} must be a positive integer.")
+    raise config.ConfigError(f"eval_every_steps={eval_every_steps!r} must be a positive integer.")
   if export_evaluated and schedule == "train":
-    raise ValueError("export_evaluated exports the checkpoints a schedule evaluates; schedule "
-                     "'train' evaluates none. Use one of: "
-                     f"{', '.join(s for s in SCHEDULES if s != 'train')}.")
+    raise config.ConfigError(
+        "export_evaluated exports the checkpoints a schedule evaluates; schedule "
+        "'train' evaluates none. Use one of: "
+        f"{', '.join(s for s in SCHEDULES if s != 'train')}.")
   if schedule == "train":
     loop.train(model_dir, config_text=config_text, log=log)
     return 0
@@ -148,7 +149,8 @@ def run_schedule(schedule: str, model_dir: str, *, config_text: Optional[str] = 
 
   def pending() -> Dict[int, str]:
     return checkpoints_lib.select_checkpoints(model_dir, all_steps=True,
-                                              eval_every_steps=eval_every_steps)
+                                              eval_every_steps=eval_every_steps,
+                                              skip_steps=evaluation.scored_steps())
 
   if schedule == "train_and_eval":
     # Built before the first step, so a bad evaluation config fails before hours of training.
@@ -194,7 +196,8 @@ def continuous_eval(model_dir: str, *, eval_every_steps: Optional[int] = None,
     pending = {}
     if checkpoints_lib.list_checkpoints(model_dir):
       pending = checkpoints_lib.select_checkpoints(model_dir, all_steps=True,
-                                                   eval_every_steps=eval_every_steps)
+                                                   eval_every_steps=eval_every_steps,
+                                                   skip_steps=evaluation.scored_steps())
     if pending:
       failures += evaluation.evaluate_checkpoints(pending)
       idle_since = time.time()
@@ -236,19 +239,29 @@ def train_command(args: argparse.Namespace) -> int:
     bindings.append(f"train.mixed_precision = {value}")
   config_text = config.parse_command_config("train", args.gin_config, bindings,
                                             args.tfds_data_dir)
-  try:
-    if args.dry_run:
-      loop.train(args.model_dir, config_text=config_text, dry_run=True)
-      return run_dir.EXIT_OK
-    failures = run_schedule(args.schedule, args.model_dir, config_text=config_text,
-                            eval_every_steps=args.eval_every_steps,
-                            export_evaluated=args.export_evaluated)
-  except loop.Diverged as e:
-    return _error("train", str(e), run_dir.EXIT_DIVERGED)
-  except (ValueError, FileNotFoundError) as e:
-    # Configuration and data problems found while building the run: no traceback needed.
-    return _error("train", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+  _check_model_dir(args.model_dir, must_exist=False)
+  # Failures propagate to cli.main, which prints them as one line: loop.Diverged exits 3,
+  # config.ConfigError 2, a busy run directory, data and disk errors 1.
+  if args.dry_run:
+    loop.train(args.model_dir, config_text=config_text, dry_run=True)
+    return run_dir.EXIT_OK
+  failures = run_schedule(args.schedule, args.model_dir, config_text=config_text,
+                          eval_every_steps=args.eval_every_steps,
+                          export_evaluated=args.export_evaluated)
   return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
+
+
+def _check_model_dir(model_dir: str, must_exist: bool) -> None:
+  """A --model_dir that is a file, or (for `eval`) no run directory, is a bad command line."""
+  if run_dir.is_remote(model_dir):
+    return
+  if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+    raise run_dir.UsageError(f"--model_dir {model_dir} is a file, not a directory; give the "
+                             "run directory (created by `compare_gan train`).")
+  if must_exist and not os.path.isfile(os.path.join(model_dir, run_dir.CONFIG)):
+    raise run_dir.UsageError(f"{os.path.join(model_dir, run_dir.CONFIG)} does not exist; "
+                             "--model_dir must be a run directory written by "
+                             "`compare_gan train`.")
 
 
 def _protocol_bindings(args: argparse.Namespace) -> List[str]:
@@ -271,24 +284,21 @@ def eval_command(args: argparse.Namespace) -> int:
   if module_only:
     return _error("eval", f"{', '.join(module_only)} apply to --module; a run directory "
                   "brings its own dataset and model.", run_dir.EXIT_USAGE)
+  _check_model_dir(args.model_dir, must_exist=True)
   run_config = os.path.join(args.model_dir, run_dir.CONFIG)
-  if not os.path.isfile(run_config):
-    return _error("eval", f"{run_config} does not exist; --model_dir must be a run directory "
-                  "written by `compare_gan train`.", run_dir.EXIT_USAGE)
   config.parse_command_config("eval", [run_config] + args.gin_config, _protocol_bindings(args),
                               args.tfds_data_dir)
-  try:
-    if args.continuous:
-      failures = continuous_eval(args.model_dir, eval_every_steps=args.eval_every_steps,
-                                 poll_seconds=args.poll_seconds,
-                                 timeout_seconds=args.timeout_hours * 3600)
-    else:
-      chosen = checkpoints_lib.select_checkpoints(
-          args.model_dir, step=args.step, all_steps=args.all,
-          eval_every_steps=args.eval_every_steps, skip_evaluated=not args.force)
-      failures = Evaluation(args.model_dir).evaluate_checkpoints(chosen)
-  except (ValueError, FileNotFoundError) as e:
-    return _error("eval", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+  if args.continuous:
+    failures = continuous_eval(args.model_dir, eval_every_steps=args.eval_every_steps,
+                               poll_seconds=args.poll_seconds,
+                               timeout_seconds=args.timeout_hours * 3600)
+  else:
+    evaluation = Evaluation(args.model_dir)
+    chosen = checkpoints_lib.select_checkpoints(
+        args.model_dir, step=args.step, all_steps=args.all,
+        eval_every_steps=args.eval_every_steps,
+        skip_steps=None if args.force else evaluation.scored_steps())
+    failures = evaluation.evaluate_checkpoints(chosen)
   return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
 
 
@@ -304,6 +314,13 @@ def _eval_module(args: argparse.Namespace) -> int:
   if args.dataset is None:
     return _error("eval", "--module needs --dataset NAME, the real data to compare with "
                   "(e.g. cifar10, triangles).", run_dir.EXIT_USAGE)
+  if args.out is not None and os.path.isdir(args.out):
+    return _error("eval", f"--out {args.out} is a directory; give the JSON file to write, e.g. "
+                  f"{os.path.join(args.out, 'scores.json')}.", run_dir.EXIT_USAGE)
+  try:
+    modules.check_module_handle(args.module)  # Before the slow imports and parsing.
+  except modules.NotAModuleError as e:
+    return _error("eval", str(e), run_dir.EXIT_USAGE)
   bindings = [f"dataset.name = {args.dataset!r}"] + _protocol_bindings(args)
   try:
     if args.z_distribution is not None:
@@ -321,7 +338,7 @@ def _eval_module(args: argparse.Namespace) -> int:
     evaluator = evaluate.Evaluator(None, source=source)
     records = evaluator.score((module.metadata or {}).get("step"), module=args.module)
   except (ValueError, OSError) as e:
-    return _error("eval", f"{type(e).__name__}: {e}", run_dir.EXIT_FAILED)
+    return _error("eval", run_dir.one_line(e), run_dir.EXIT_FAILED)
   if args.out:
     run_dir.makedirs(os.path.dirname(os.path.abspath(args.out)))
     result = dict(module=modules.module_summary(module), dataset=args.dataset, records=records)

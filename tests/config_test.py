@@ -45,7 +45,7 @@ def test_unknown_catalogue_section_is_refused():
 
 
 def test_parse_command_config_names_the_command_and_the_problem(tmp_path):
-  with pytest.raises(config.ConfigError, match=r"compare_gan eval: config error: .*hnge"):
+  with pytest.raises(config.ConfigError, match=r"compare_gan eval: config error in --gin_bindings .*hnge"):
     config.parse_command_config("eval", [], ["loss.fn = @hnge"])
   with pytest.raises(config.ConfigError, match="does not exist"):
     config.parse_command_config("train", [str(tmp_path / "missing.gin")], [])

@@ -24,6 +24,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan.architectures import normalization
 from compare_gan.architectures import ops
 
@@ -71,7 +72,7 @@ class _Module(keras.layers.Layer):
       raise ValueError(f"{type(self).__module__.split('.')[-1]} {name} cannot handle image "
                        f"shape {self.image_shape}: {problem}.")
     if num_classes is not None and int(num_classes) < 1:
-      raise ValueError(f"num_classes={num_classes} must be a positive integer or None.")
+      raise config.ConfigError(f"num_classes={num_classes} must be a positive integer or None.")
 
   @classmethod
   def check_image_shape(cls, image_shape: Tuple[int, ...]) -> Optional[str]:
@@ -121,11 +122,12 @@ class Generator(_Module):
     self.z_dim = int(z_dim)
     self.conditional = _is_conditional(self.options.batch_norm_fn)
     if self.conditional and num_classes is None:
-      raise ValueError("G.batch_norm_fn is conditional but the data have no labels: give "
-                       "num_classes (a labelled dataset) or use @batch_norm.")
+      raise config.ConfigError("G.batch_norm_fn is conditional but the data have no labels: give "
+                               "num_classes (a labelled dataset) or use @batch_norm.")
     if num_classes is not None and not self.conditional:
-      raise ValueError(f"num_classes={num_classes} given but the generator ignores labels: set "
-                       "G.batch_norm_fn = @conditional_batch_norm for a conditional generator.")
+      raise config.ConfigError(
+          f"num_classes={num_classes} given but the generator ignores labels: set "
+          "G.batch_norm_fn = @conditional_batch_norm for a conditional generator.")
 
   def ch(self, channels: int) -> int:
     return ops.scaled(channels, self.options.width)
@@ -160,17 +162,20 @@ class Discriminator(_Module):
     self.options = options if options is not None else DiscriminatorOptions()
     _check_width(self.options.width, "D")
     if _is_conditional(self.options.batch_norm_fn):
-      raise ValueError("D.batch_norm_fn cannot be conditional; use D.project_y = True for a "
-                       "label-conditional discriminator.")
+      raise config.ConfigError(
+          "D.batch_norm_fn cannot be conditional; use D.project_y = True for a "
+          "label-conditional discriminator.")
     if getattr(self.options.batch_norm_fn, "needs_z", False):
-      raise ValueError(f"D.batch_norm_fn={self.options.batch_norm_fn.__name__} needs the latent "
-                       "z, which a discriminator does not see; use @batch_norm or D.layer_norm.")
+      raise config.ConfigError(
+          f"D.batch_norm_fn={self.options.batch_norm_fn.__name__} needs the latent "
+          "z, which a discriminator does not see; use @batch_norm or D.layer_norm.")
     self.conditional = self.options.project_y
     if self.conditional and num_classes is None:
-      raise ValueError("D.project_y = True needs a labelled dataset (num_classes).")
+      raise config.ConfigError("D.project_y = True needs a labelled dataset (num_classes).")
     if num_classes is not None and not self.conditional:
-      raise ValueError(f"num_classes={num_classes} given but the discriminator ignores labels: "
-                       "set D.project_y = True for a projection discriminator.")
+      raise config.ConfigError(
+          f"num_classes={num_classes} given but the discriminator ignores labels: "
+          "set D.project_y = True for a projection discriminator.")
     self.embedding = None
     if self.conditional:
       self.embedding = ops.Projection(num_classes, use_sn=self.options.spectral_norm,

@@ -23,6 +23,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan.architectures import ops
 
 
@@ -55,9 +56,9 @@ def standardize_batch_settings(decay: float = 0.999, epsilon: float = 1e-3,
   `use_cross_replica_mean=None` means "on exactly when the strategy has several replicas".
   """
   if not 0.0 <= decay < 1.0:
-    raise ValueError(f"standardize_batch.decay={decay} must be in [0, 1).")
+    raise config.ConfigError(f"standardize_batch.decay={decay} must be in [0, 1).")
   if not epsilon > 0:
-    raise ValueError(f"standardize_batch.epsilon={epsilon} must be positive.")
+    raise config.ConfigError(f"standardize_batch.epsilon={epsilon} must be positive.")
   return dict(decay=decay, epsilon=epsilon, use_moving_averages=use_moving_averages,
               use_cross_replica_mean=use_cross_replica_mean)
 
@@ -215,8 +216,9 @@ class ConditionalBatchNorm(Normalizer):
 
   def call(self, x, z=None, y=None, training=None):
     if y is None:
-      raise ValueError(f"{self.path}: conditional_batch_norm needs labels y [B, num_classes]; "
-                       "the model was called without them.")
+      raise config.ConfigError(
+          f"{self.path}: conditional_batch_norm needs labels y [B, num_classes]; "
+          "the model was called without them.")
     out = self.standardize(x, training=training)
     y = tf.cast(y, self.compute_dtype)
     expand = (lambda t: t[:, None, None, :]) if out.shape.rank == 4 else (lambda t: t)
@@ -251,7 +253,7 @@ class SelfModulatedBatchNorm(Normalizer):
 
   def call(self, x, z=None, y=None, training=None):
     if z is None:
-      raise ValueError(f"{self.path}: self_modulated_batch_norm needs the latent z.")
+      raise config.ConfigError(f"{self.path}: self_modulated_batch_norm needs the latent z.")
     out = self.standardize(x, training=training)
     h = tf.cast(z, self.compute_dtype)
     if self.hidden is not None:

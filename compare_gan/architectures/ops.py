@@ -24,6 +24,8 @@ import gin
 import keras
 import tensorflow as tf
 
+from compare_gan import config
+
 _INITIALIZERS = ("normal", "truncated", "orthogonal")
 _ORIENTATIONS = ("left", "right", "auto")
 
@@ -66,7 +68,7 @@ def weight_initializer(seed: int,
     return keras.initializers.TruncatedNormal(stddev=stddev, seed=seed)
   if initializer == "orthogonal":
     return keras.initializers.Orthogonal(gain=1.0, seed=seed)
-  raise ValueError(f"weights.initializer={initializer!r} is not one of {_INITIALIZERS}.")
+  raise config.ConfigError(f"weights.initializer={initializer!r} is not one of {_INITIALIZERS}.")
 
 @gin.configurable("spectral_norm", allowlist=["epsilon", "singular_value"])
 class SpectralNormSettings:
@@ -74,8 +76,8 @@ class SpectralNormSettings:
 
   def __init__(self, epsilon: float = 1e-12, singular_value: str = "left"):
     if singular_value not in _ORIENTATIONS:
-      raise ValueError(f"spectral_norm.singular_value={singular_value!r} is not one of "
-                       f"{_ORIENTATIONS}.")
+      raise config.ConfigError(f"spectral_norm.singular_value={singular_value!r} is not one of "
+                               f"{_ORIENTATIONS}.")
     self.epsilon = epsilon
     self.singular_value = singular_value
 

@@ -33,7 +33,10 @@ shifts the images, hence FID). lsun: centre crop_or_pad to 128x128, no resize. i
 tfrecord: centre crop to a square, then `tf.image.resize(bilinear, antialias=True)`.
 
 TFDS data are never downloaded here: a missing dataset raises at construction with the command
-that prepares it (`tfds build NAME --data_dir DIR`).
+that prepares it (`tfds build NAME --data_dir DIR`). Bad files fail with one line naming the file
+and the fix: at construction where a cheap look shows them (every image file's first bytes, a
+TFRecord split's first record: ValueError), else when the pipeline reaches them (a truncated
+image: `base.input_error_line` extracts the line from the tf.errors.InvalidArgumentError).
 """
 
 import os
@@ -87,8 +90,8 @@ def build_dataset(name: str, *, seed: int = base.DEFAULT_SEED, tfds_data_dir: Op
   try:
     builder = DATASETS[name]
   except (KeyError, TypeError):
-    raise ValueError(f"Unknown dataset {name!r}; registered datasets: {sorted(DATASETS)}."
-                     ) from None
+    raise config.ConfigError(f"Unknown dataset {name!r}; registered datasets: {sorted(DATASETS)}."
+                             ) from None
   return builder(seed=seed, tfds_data_dir=tfds_data_dir, shuffle_window=shuffle_window,
                  **options)
 
@@ -104,9 +107,10 @@ def get_dataset(name: str = gin.REQUIRED, seed: int = base.DEFAULT_SEED,
 
 def _no_shuffle_window(name: str, shuffle_window: Optional[int]) -> None:
   if shuffle_window is not None:
-    raise ValueError(f"shuffle_window={shuffle_window} applies to the streaming datasets "
-                     f"{list(STREAMING_DATASETS)} only; {name!r} is random-access and every "
-                     f"epoch is an exact permutation. Leave dataset.shuffle_window unset.")
+    raise config.ConfigError(
+        f"shuffle_window={shuffle_window} applies to the streaming datasets "
+        f"{list(STREAMING_DATASETS)} only; {name!r} is random-access and every "
+        f"epoch is an exact permutation. Leave dataset.shuffle_window unset.")
 
 
 def _in_memory_tfds(name: str, tfds_name: str, image_shape: Tuple[int, ...],
@@ -237,7 +241,9 @@ def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
 
   Each file is decoded (grayscale expanded to RGB, alpha dropped, a GIF's first frame), centre
   cropped to a square and resized to resolution x resolution (bilinear, antialiased); with
-  channels=1 converted to grayscale. A corrupt file fails the pipeline with an error naming it.
+  channels=1 converted to grayscale. A file that is no image (by its first bytes, all read
+  here) is a ValueError now; a truncated or corrupt one fails the pipeline when it is reached,
+  with a line naming it (`data.base.input_error_line`).
 
   Args:
     path: folder (any tf.io.gfile path).
@@ -251,17 +257,18 @@ def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
 
   Raises:
     FileNotFoundError: the folder is missing or holds no image file.
-    ValueError: bad resolution, channels or eval_fraction.
+    ValueError: bad resolution, channels or eval_fraction; a file that is no image.
   """
   del tfds_data_dir  # Files are found by path.
   _no_shuffle_window("image_folder", shuffle_window)
   resolution = base.positive_int("image_folder.resolution", resolution)
   if channels not in (1, 3):
-    raise ValueError(f"image_folder.channels must be 1 or 3; got {channels!r}.")
+    raise config.ConfigError(f"image_folder.channels must be 1 or 3; got {channels!r}.")
   if not 0.0 <= eval_fraction < 1.0:
-    raise ValueError(f"image_folder.eval_fraction must be in [0, 1); got {eval_fraction!r}.")
+    raise config.ConfigError(
+        f"image_folder.eval_fraction must be in [0, 1); got {eval_fraction!r}.")
   if not tf.io.gfile.isdir(path):
-    raise FileNotFoundError(f"image_folder.path {path!r} is not a folder.")
+    raise config.ConfigError(f"image_folder.path {path!r} is not a folder.")
   paths = sorted(
       os.path.join(folder, file) for folder, _, files in tf.io.gfile.walk(path)
       for file in files if file.lower().endswith(IMAGE_EXTENSIONS))
@@ -272,9 +279,10 @@ def image_folder(path: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
   if eval_fraction > 0:
     n_eval = round(eval_fraction * len(paths))
     if not 1 <= n_eval < len(paths):
-      raise ValueError(f"image_folder.eval_fraction={eval_fraction} of {len(paths)} files "
-                       f"leaves {n_eval} eval and {len(paths) - n_eval} training files; both "
-                       f"must be at least 1.")
+      raise config.ConfigError(
+          f"image_folder.eval_fraction={eval_fraction} of {len(paths)} files "
+          f"leaves {n_eval} eval and {len(paths) - n_eval} training files; both "
+          f"must be at least 1.")
     held_out = np.zeros(len(paths), bool)
     held_out[np.random.default_rng(0).permutation(len(paths))[:n_eval]] = True
     split_files = {"train": np.flatnonzero(~held_out), "test": np.flatnonzero(held_out)}
@@ -316,15 +324,16 @@ def tfrecord(file_pattern: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
 
   Raises:
     FileNotFoundError: a pattern matches no file.
-    ValueError: bad options.
+    ValueError: bad options; a split's first record is no tf.train.Example, or lacks
+      `image_key` (one encoded image) or `label_key` (one int64).
   """
   del tfds_data_dir  # Files are found by pattern.
   resolution = base.positive_int("tfrecord.resolution", resolution)
   if channels not in (1, 3):
-    raise ValueError(f"tfrecord.channels must be 1 or 3; got {channels!r}.")
+    raise config.ConfigError(f"tfrecord.channels must be 1 or 3; got {channels!r}.")
   if (label_key is None) != (num_classes is None):
-    raise ValueError(f"tfrecord.label_key and tfrecord.num_classes go together; got "
-                     f"label_key={label_key!r}, num_classes={num_classes!r}.")
+    raise config.ConfigError(f"tfrecord.label_key and tfrecord.num_classes go together; got "
+                             f"label_key={label_key!r}, num_classes={num_classes!r}.")
   if num_classes is not None:
     num_classes = base.positive_int("tfrecord.num_classes", num_classes)
   split_files = {}
@@ -333,8 +342,8 @@ def tfrecord(file_pattern: str = gin.REQUIRED, resolution: int = gin.REQUIRED,
       continue
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
-      raise FileNotFoundError(f"tfrecord: no file matches the pattern {pattern!r} "
-                              f"(split {split!r}).")
+      raise config.ConfigError(f"tfrecord: no file matches the pattern {pattern!r} "
+                               f"(split {split!r}).")
     split_files[split] = files
   return streaming.TFRecordFilesDataset(
       name="tfrecord", seed=seed,

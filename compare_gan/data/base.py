@@ -24,13 +24,27 @@ Two kinds of source:
   p's block (tfds: split slicing, which skips whole shards by their recorded lengths; TFRecord:
   whole files by their counted lengths, then `skip` within one file). Several input pipelines
   each read the whole stream and keep their own positions (n-fold read cost, no extra memory).
+
+Bad data. What can be checked cheaply is checked when a dataset is built, as a ValueError of
+one line (the first bytes of every image file, the feature keys of a TFRecord's first record).
+What only decoding finds (a truncated or corrupt image) fails inside the pipeline: the graph
+asserts with the line `InputDataError: <what, which file, what to do>`, which reaches the caller
+inside a `tf.errors.InvalidArgumentError` full of graph noise; `input_error_line(error)` returns
+that line (None for other errors), for whoever reports the failure. No Python runs per example
+(no `tf.py_function`): a pipeline thread that needs the GIL while the interpreter shuts down
+hangs the process, and an iterator that is still alive at exit (a module global, a traceback kept
+by the caller) would do exactly that.
 """
 
+import codecs
 import dataclasses
+import re
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from compare_gan import config
 
 
 Record = Dict[str, tf.Tensor]
@@ -66,7 +80,7 @@ class DatasetInfo:
 
 def positive_int(name: str, value) -> int:
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-    raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    raise config.ConfigError(f"{name} must be a positive integer; got {value!r}.")
   return int(value)
 
 
@@ -214,3 +228,59 @@ def parallel_map(ds: tf.data.Dataset, fn: Callable) -> tf.data.Dataset:
 def to_unit_float(images: tf.Tensor) -> tf.Tensor:
   """uint8 (or float in [0, 255]) -> float32 in [0, 1], as the reference's `_parse_fn`."""
   return tf.cast(images, tf.float32) / 255.0
+
+
+# =============================================================================================
+# Bad data: image signatures and errors raised inside a pipeline.
+# =============================================================================================
+
+# The formats the checks accept, told apart by their first bytes (WebP: "RIFF", size, "WEBP"); all
+# of them `tf.io.decode_image` decodes (its JPEG XL is left out: image_folder lists no .jxl files).
+IMAGE_FORMATS = "PNG, JPEG, GIF, BMP or WebP"
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"),
+               (b"GIF89a", "GIF"), (b"BM", "BMP"))
+SIGNATURE_BYTES = 12  # Enough for every signature above.
+
+
+def image_format(head: bytes) -> Optional[str]:
+  """The image format that the first `SIGNATURE_BYTES` bytes of a file announce, or None."""
+  for signature, name in _SIGNATURES:
+    if head.startswith(signature):
+      return name
+  if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    return "WebP"
+  return None
+
+
+def op_error_reason(error: tf.errors.OpError) -> str:
+  """An op error's reason without its decoration: "{{function_node ...}} <reason> [Op:...]"."""
+  return error.message.split("}}")[-1].split("[Op:")[0].strip() or type(error).__name__
+
+
+INPUT_ERROR_TAG = "InputDataError"
+# tf.debugging.Assert prints its string as `[<C-escaped text>]` on one line (newlines escaped),
+# followed by the end of the line or the node name `[[{{node ...}}]]`.
+_INPUT_ERROR = re.compile(r"\[" + INPUT_ERROR_TAG + r": (.*?)\](?=\s*(?:\[\[|$))")
+
+
+def assert_input(condition: tf.Tensor, message: tf.Tensor, value):
+  """`value` (any nest of tensors), once `condition` (bool scalar) holds in the graph.
+
+  When it does not, the pipeline fails with a `tf.errors.InvalidArgumentError` that carries
+  `message` (a string tensor built in the graph, e.g. naming the file; one line: what is wrong,
+  where, what to do), which `input_error_line` extracts. Costs one Assert op per element.
+  """
+  tagged = tf.strings.join([INPUT_ERROR_TAG + ": ", message])
+  with tf.control_dependencies([tf.debugging.Assert(condition, [tagged])]):
+    return tf.nest.map_structure(tf.identity, value)
+
+
+def input_error_line(error: BaseException) -> Optional[str]:
+  """The one line of an `assert_input` failure inside `error` (as iterating a pipeline raises
+  it, eagerly or from a tf.function), or None when the error is of another kind."""
+  text = getattr(error, "message", None) or str(error)
+  for line in text.splitlines():
+    match = _INPUT_ERROR.search(line)
+    if match:  # Undo the Assert's C escaping (quotes, backslashes); UTF-8 passes through.
+      return codecs.escape_decode(match.group(1).encode("utf-8"))[0].decode("utf-8", "replace")
+  return None

@@ -1,7 +1,9 @@
 """Streaming input pipelines (tfds celeb_a / celeb_a_hq / lsun, TFRecord globs): records read
 in their stored order and shuffled within blocks, resumable from a position (see
 `compare_gan/data/base.py` for the contract). TFDS access never downloads: a missing
-dataset is an error saying how to prepare it.
+dataset is an error saying how to prepare it. A TFRecord source checks its first record when it
+is built (`check_first_record`): a wrong `tfrecord.image_key` or `tfrecord.label_key` is a
+one-line ValueError naming the setting, the file and the features the record does have.
 """
 
 import threading
@@ -11,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 
+from compare_gan import config
 from compare_gan.data import base
 from compare_gan.data import random_access
 from compare_gan.data import tfds as tfds_access
@@ -146,6 +149,8 @@ class TFRecordFilesDataset(StreamingDataset):
 
   Split sizes need one pass over the raw records of every file (no decoding), done once on first
   use of `info` or of a pipeline; the per-file counts also let a resume skip whole files.
+  Building it checks the first record of each split (`check_first_record`), so a wrong
+  `tfrecord.image_key` is a one-line error before training rather than a parse error in it.
   """
 
   def __init__(self, *, name: str, seed: int, shuffle_window: int,
@@ -163,6 +168,8 @@ class TFRecordFilesDataset(StreamingDataset):
     self._eval_size = eval_size
     self._counts: Dict[str, np.ndarray] = {}
     self._lock = threading.Lock()
+    for files in split_files.values():
+      check_first_record(files, image_key=image_key, label_key=label_key)
 
   @property
   def splits(self):
@@ -224,3 +231,57 @@ class TFRecordFilesDataset(StreamingDataset):
       with tf.control_dependencies([check]):
         out["labels"] = tf.cast(label, tf.int32)
     return out
+
+
+def check_first_record(files: List[str], *, image_key: str, label_key: Optional[str]) -> None:
+  """Checks the first record of `files` (in the first file that has one) against the settings.
+
+  It must be a tf.train.Example whose `image_key` holds one encoded image (bytes starting like
+  one of `base.IMAGE_FORMATS`) and, when `label_key` is set, whose `label_key` holds one int64.
+  Costs one record read. Files without records pass (the record count reports them).
+
+  Raises:
+    ValueError: one line naming the setting, the file, and the features the record has.
+  """
+  for path in files:
+    try:
+      first = [record.numpy() for record in tf.data.TFRecordDataset(path).take(1)]
+    except tf.errors.OpError as e:
+      raise ValueError(f"tfrecord: {path} is not a readable TFRecord file "
+                       f"({base.op_error_reason(e)}); fix or remove it, or narrow "
+                       f"tfrecord.file_pattern.") from None
+    if first:
+      break
+  else:
+    return
+  try:
+    example = tf.train.Example.FromString(first[0])
+  except Exception as e:  # protobuf's DecodeError, which has no stable import path.
+    raise ValueError(f"tfrecord: the first record of {path} is not a tf.train.Example "
+                     f"({type(e).__name__}); tfrecord reads files of serialized "
+                     f"tf.train.Example records.") from None
+  features = example.features.feature
+  present = sorted(features)
+  wanted = [("image_key", image_key, "bytes_list", "the encoded images")]
+  if label_key is not None:
+    wanted.append(("label_key", label_key, "int64_list", "the int64 labels"))
+  for setting, key, kind, holding in wanted:
+    if key not in features:
+      raise config.ConfigError(f"tfrecord.{setting} = {key!r} is not a feature of the records in "
+                               f"{path}: its first record has the features {present}; set "
+                               f"tfrecord.{setting} to the one holding {holding}.")
+    feature = features[key]
+    found = feature.WhichOneof("kind")
+    count = len(getattr(feature, found).value) if found else 0
+    if found != kind or count != 1:
+      raise config.ConfigError(
+          f"tfrecord.{setting} = {key!r} holds {count} value(s) of kind {found} in "
+          f"the first record of {path}; it must hold one value of kind {kind} "
+          f"({holding}). The record's features: {present}.")
+  head = features[image_key].bytes_list.value[0][:base.SIGNATURE_BYTES]
+  if base.image_format(head) is None:
+    raise config.ConfigError(
+        f"tfrecord.image_key = {image_key!r} holds no encoded image in the first "
+        f"record of {path} (its bytes start with {head!r}, not like a "
+        f"{base.IMAGE_FORMATS} file); set tfrecord.image_key to the feature "
+        f"holding the encoded images (the record's features: {present}).")

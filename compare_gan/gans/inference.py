@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Sequence
 import keras
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.gans import latents
@@ -52,8 +53,8 @@ class InferenceModel:
       ValueError: `use_ema` is True for a run trained without EMA (`setting` names the flag).
     """
     if use_ema and not self.has_ema:
-      raise ValueError(f"{setting}=True, but the run was trained without EMA "
-                       "(ModularGAN.g_use_ema = False).")
+      raise config.ConfigError(f"{setting}=True, but the run was trained without EMA "
+                               "(ModularGAN.g_use_ema = False).")
     return self.has_ema if use_ema is None else bool(use_ema)
 
   def restore(self, checkpoint_path: str) -> int:

@@ -22,6 +22,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import gin
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import gin_externals
 
 # ----------------------------------------------------------------------------------------------
@@ -73,7 +74,8 @@ class LatentDistribution:
 def parse_z_distribution(name: str) -> LatentDistribution:
   """A z distribution by name ("uniform": U(-1, 1), "normal": N(0, 1), "truncated_normal")."""
   if name not in Z_DISTRIBUTIONS:
-    raise ValueError(f"Unknown z distribution {name!r}; valid: {', '.join(Z_DISTRIBUTIONS)}.")
+    raise config.ConfigError(
+        f"Unknown z distribution {name!r}; valid: {', '.join(Z_DISTRIBUTIONS)}.")
   return LatentDistribution(kind=name)
 
 
@@ -88,13 +90,14 @@ def latent_distribution(distribution_fn=None, minval: float = -1.0, maxval: floa
     names = {id(fn): name for name, fn in gin_externals.RANDOM_FUNCTIONS.items()}
     names.update({id(getattr(tf.random, name)): name for name in Z_DISTRIBUTIONS})
     if id(distribution_fn) not in names:
-      raise ValueError(f"z.distribution_fn={distribution_fn!r} is not supported; use one of "
-                       + ", ".join(f"@tf.random.{n}" for n in Z_DISTRIBUTIONS) + ".")
+      raise config.ConfigError(
+          f"z.distribution_fn={distribution_fn!r} is not supported; use one of "
+          + ", ".join(f"@tf.random.{n}" for n in Z_DISTRIBUTIONS) + ".")
     kind = names[id(distribution_fn)]
   if kind == "uniform" and not minval < maxval:
-    raise ValueError(f"z.minval={minval} must be below z.maxval={maxval}.")
+    raise config.ConfigError(f"z.minval={minval} must be below z.maxval={maxval}.")
   if kind != "uniform" and not stddev > 0:
-    raise ValueError(f"z.stddev={stddev} must be positive.")
+    raise config.ConfigError(f"z.stddev={stddev} must be positive.")
   return LatentDistribution(kind, float(minval), float(maxval), float(stddev))
 
 
@@ -163,9 +166,9 @@ def accumulate_bn_statistics(sample_fn: Callable[..., tf.Tensor], standardizers:
     return
   batches = math.ceil(samples / batch_size)
   if batches == 0:
-    raise ValueError("The generator normalises with accumulated statistics "
-                     "(standardize_batch.use_moving_averages=False); "
-                     "evaluation.bn_accumulation_samples must be positive.")
+    raise config.ConfigError("The generator normalises with accumulated statistics "
+                             "(standardize_batch.use_moving_averages=False); "
+                             "evaluation.bn_accumulation_samples must be positive.")
   for s in standardizers:
     s.reset_accumulators()
     s.set_accumulating(True)

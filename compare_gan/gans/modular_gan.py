@@ -37,6 +37,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.architectures import ops
@@ -99,17 +100,20 @@ class ModularGAN:
                deprecated_split_disc_calls: bool = False, seed: int = 0,
                jit_compile: bool = False):
     if not isinstance(architecture, base.Architecture):
-      raise ValueError(f"ModularGAN.architecture={architecture!r} is not an architecture; use "
-                       "one of " + ", ".join(f"@{n}()" for n in sorted(base.ARCHITECTURES)) + ".")
+      raise config.ConfigError(
+          f"ModularGAN.architecture={architecture!r} is not an architecture; use "
+          "one of " + ", ".join(f"@{n}()" for n in sorted(base.ARCHITECTURES)) + ".")
     if int(disc_iters) < 1:
-      raise ValueError(f"ModularGAN.disc_iters={disc_iters} must be >= 1.")
+      raise config.ConfigError(f"ModularGAN.disc_iters={disc_iters} must be >= 1.")
     if not 0.0 <= ema_decay < 1.0:
-      raise ValueError(f"ModularGAN.ema_decay={ema_decay} must be in [0, 1).")
+      raise config.ConfigError(f"ModularGAN.ema_decay={ema_decay} must be in [0, 1).")
     if conditional and num_classes is None:
-      raise ValueError("ModularGAN.conditional = True but the dataset has no labels; use a "
-                       "labelled dataset (e.g. cifar10) or set ModularGAN.conditional = False.")
+      raise config.ConfigError(
+          "ModularGAN.conditional = True but the dataset has no labels; use a "
+          "labelled dataset (e.g. cifar10) or set ModularGAN.conditional = False.")
     if fit_label_distribution and not conditional:
-      raise ValueError("ModularGAN.fit_label_distribution needs ModularGAN.conditional = True.")
+      raise config.ConfigError(
+          "ModularGAN.fit_label_distribution needs ModularGAN.conditional = True.")
     self.image_shape = tuple(int(d) for d in image_shape)
     self.num_classes = int(num_classes) if conditional else None
     self.architecture = architecture
@@ -140,8 +144,9 @@ class ModularGAN:
     self.g_optimizer = self._prepare_optimizer(g_optimizer, "g_optimizer", mixed_float16)
     self.d_optimizer = self._prepare_optimizer(d_optimizer, "d_optimizer", mixed_float16)
     if self.g_optimizer is self.d_optimizer:
-      raise ValueError("ModularGAN.g_optimizer and d_optimizer are the same object; give each "
-                       "its own (gin scopes: @generator/... and @discriminator/...).")
+      raise config.ConfigError(
+          "ModularGAN.g_optimizer and d_optimizer are the same object; give each "
+          "its own (gin scopes: @generator/... and @discriminator/...).")
     self.g_optimizer.build(self.generator.trainable_variables)
     self.d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -158,9 +163,10 @@ class ModularGAN:
   def _prepare_optimizer(optimizer, name: str, mixed_float16: bool):
     optimizer = default_optimizer() if optimizer is None else optimizer
     if not isinstance(optimizer, keras.optimizers.Optimizer):
-      raise ValueError(f"ModularGAN.{name}={optimizer!r} is not a Keras optimizer; write e.g. "
-                       f"ModularGAN.{name} = @generator/tf.keras.optimizers.Adam() "
-                       "(note the parentheses).")
+      raise config.ConfigError(
+          f"ModularGAN.{name}={optimizer!r} is not a Keras optimizer; write e.g. "
+          f"ModularGAN.{name} = @generator/tf.keras.optimizers.Adam() "
+          "(note the parentheses).")
     if mixed_float16 and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
       optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 needs loss scaling.
     return optimizer
@@ -172,7 +178,7 @@ class ModularGAN:
     for module in (self.generator, self.discriminator):
       for layer in normalization.standardizers(module):
         if layer.use_cross_replica_mean is not False:
-          raise ValueError(
+          raise config.ConfigError(
               f"jit_compile with {ctx.num_replicas_in_sync} replicas: batch norm "
               f"({layer.path}) takes cross-replica moments, an all-reduce that cannot run inside "
               "an XLA cluster here. Set standardize_batch.use_cross_replica_mean = False "

@@ -83,7 +83,8 @@ def dragan_penalty(discriminator: Callable, real_images: tf.Tensor, fake_images:
   `fake_images` is unused (DRAGAN perturbs real data only).
   """
   if variant not in _DRAGAN_VARIANTS:
-    raise ValueError(f"dragan_penalty.variant={variant!r} is not one of {_DRAGAN_VARIANTS}.")
+    raise config.ConfigError(
+        f"dragan_penalty.variant={variant!r} is not one of {_DRAGAN_VARIANTS}.")
   real = tf.cast(real_images, tf.float32)
   _, variance = tf.nn.moments(real, axes=list(range(real.shape.rank)))
   std = tf.sqrt(variance)
@@ -123,7 +124,7 @@ def l2_penalty(discriminator, real_images: tf.Tensor, fake_images: tf.Tensor, *,
   """L2 on D's kernels as the reference: the mean over layers of 0.5 sum W^2 (scalar)."""
   kernels = discriminator_kernels(discriminator)
   if not kernels:
-    raise ValueError("l2_penalty found no D kernels (is the discriminator built?).")
+    raise config.ConfigError("l2_penalty found no D kernels (is the discriminator built?).")
   return tf.add_n([0.5 * tf.reduce_sum(tf.square(tf.cast(k, tf.float32)))
                    for k in kernels]) / len(kernels)
 
@@ -145,7 +146,7 @@ def compute_penalty(discriminator: Callable, real_images: tf.Tensor, fake_images
                     weight: float = 1.0) -> PenaltyTerm:
   """The configured penalty (gin `penalty.fn`, `penalty.weight`)."""
   if weight < 0:
-    raise ValueError(f"penalty.weight={weight} must be >= 0.")
+    raise config.ConfigError(f"penalty.weight={weight} must be >= 0.")
   value = fn(discriminator, real_images, fake_images, seed=seed)
   return PenaltyTerm(value, float(weight))
 
@@ -158,7 +159,7 @@ def clip_weights(variables: Sequence[tf.Variable],
   if clip_value is None:
     return
   if not clip_value > 0:
-    raise ValueError(f"weight_clipping.clip_value={clip_value} must be positive.")
+    raise config.ConfigError(f"weight_clipping.clip_value={clip_value} must be positive.")
   for v in variables:
     v.assign(tf.clip_by_value(v, -clip_value, clip_value))
 

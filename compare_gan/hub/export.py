@@ -25,16 +25,25 @@ statistics, which are never accumulated for D.
 
 The metadata (z_dim, z distribution, image shape, conditional and number of classes, training
 step, architecture, dataset, the operative gin config and the checkpoint's metrics with their
-protocol cards) is a JSON asset, so plain `json` reads it. An export is written to a temporary
-sibling directory and renamed into place; a failed export leaves nothing behind.
+protocol cards) is a JSON asset, so plain `json` reads it.
+
+Where an export may go (`check_export_dir`): never the run directory, a directory that contains
+it, or anything under its checkpoints/ or tb/ (`<model_dir>/tfhub/<step>/` is where runs keep
+their exports); a new or empty directory, or, with `overwrite`, a previous export. A previous
+export is a directory that holds exactly what an export writes (EXPORT_LAYOUT) and our metadata;
+one file more and it is the user's, and nothing replaces it. An export is written to a temporary
+sibling directory and swapped into place: the old export is renamed aside and deleted only once
+the new one is in place, so a failed export leaves the old one (or nothing) behind.
 """
 
 import json
 import os
+import posixpath
+import re
 import shutil
 import tempfile
 import uuid
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -48,24 +57,151 @@ from compare_gan.metrics import protocol as protocol_lib
 from compare_gan.training import checkpoints as checkpoints_lib
 
 METADATA_FILE = "compare_gan_metadata.json"
-FORMAT = "compare_gan.tfhub.v1"
+FORMAT_FAMILY = "compare_gan.tfhub"  # Every version of our export format starts with it.
+FORMAT = f"{FORMAT_FAMILY}.v1"
 
 
 # ----------------------------------------------------------------------------------------------
 # Export
 # ----------------------------------------------------------------------------------------------
 
-def check_export_dir(export_dir: str, overwrite: bool) -> None:
-  """Raises FileExistsError when `export_dir` is a file, or a non-empty directory and not
-  `overwrite`."""
-  if not tf.io.gfile.exists(export_dir):
-    return
-  if not tf.io.gfile.isdir(export_dir):
-    raise FileExistsError(f"export directory {export_dir} is an existing file; choose a "
-                          "directory path.")
-  if tf.io.gfile.listdir(export_dir) and not overwrite:
-    raise FileExistsError(f"export directory {export_dir} exists and is not empty; pass "
-                          "--overwrite (overwrite=True) to replace it, or choose another one.")
+# Everything an export directory holds, and all it may hold: what `tf.saved_model.save` writes
+# for the object graph of `_saved_model`, whose only asset is our metadata.
+#   saved_model.pb                                 graph and signatures (required)
+#   fingerprint.pb                                 written by TF >= 2.12
+#   variables/variables.index                      the weights
+#   variables/variables.data-NNNNN-of-NNNNN
+#   assets/compare_gan_metadata.json               METADATA_FILE (required; its "format" is
+#                                                  FORMAT_FAMILY.<version>)
+EXPORT_LAYOUT = {
+    "saved_model.pb": None,
+    "fingerprint.pb": None,
+    "variables": re.compile(r"variables\.(index|data-\d{5}-of-\d{5})"),
+    "assets": re.compile(re.escape(METADATA_FILE)),
+}
+EXPORT_REQUIRED = ("saved_model.pb", posixpath.join("assets", METADATA_FILE))
+
+
+class ExportDirError(ValueError):
+  """An export directory that `check_export_dir` refuses: a bad command line (exit 2)."""
+
+
+def _join(directory: str, name: str) -> str:
+  # gfile lists a remote subdirectory with a trailing slash.
+  return posixpath.join(directory, name.rstrip("/"))
+
+
+def not_an_export(path: str) -> Optional[str]:
+  """None when the existing directory `path` is a compare_gan export (EXPORT_LAYOUT and
+  nothing else); otherwise why not, for a message ("it holds notes.txt, ...")."""
+  gfile = tf.io.gfile
+  foreign: List[str] = []
+  for name in sorted(n.rstrip("/") for n in gfile.listdir(path)):
+    full, pattern = _join(path, name), EXPORT_LAYOUT.get(name, False)
+    if pattern is None and not gfile.isdir(full):
+      continue
+    if pattern and gfile.isdir(full):
+      for inner in sorted(n.rstrip("/") for n in gfile.listdir(full)):
+        if not pattern.fullmatch(inner) or gfile.isdir(_join(full, inner)):
+          foreign.append(posixpath.join(name, inner))
+      continue
+    foreign.append(name)
+  if foreign:
+    more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+    return f"it holds {', '.join(foreign[:3])}{more}, which no export writes"
+  missing = [p for p in EXPORT_REQUIRED if not gfile.exists(_join(path, p))]
+  if missing:
+    return f"it has no {' or '.join(missing)}"
+  try:
+    with gfile.GFile(_join(path, EXPORT_REQUIRED[1])) as f:
+      metadata = json.load(f)
+  except ValueError:
+    metadata = None
+  if not (isinstance(metadata, dict)
+          and str(metadata.get("format", "")).startswith(FORMAT_FAMILY + ".")):
+    return f"its {EXPORT_REQUIRED[1]} is not compare_gan export metadata"
+  return None
+
+
+def _normalised(path: str) -> str:
+  """`path` in a comparable form: local paths absolute with symlinks resolved; remote ones
+  (gs://...), which have no symlinks, with `.`, `..` and repeated or trailing slashes folded."""
+  if run_dir.is_remote(path):
+    scheme, rest = path.split("://", 1)
+    return f"{scheme}://" + posixpath.normpath("/" + rest).lstrip("/")
+  return os.path.realpath(path)
+
+
+def _self_and_parents(path: str) -> Iterator[str]:
+  """The normalised `path`, its parent, ... up to the root (the bucket of a remote path)."""
+  remote = run_dir.is_remote(path)
+  while True:
+    yield path
+    parent = posixpath.dirname(path) if remote else os.path.dirname(path)
+    if parent == path or (remote and "://" not in parent):
+      return
+    path = parent
+
+
+def _same(a: str, b: str) -> bool:
+  """Whether the normalised paths name one directory (samefile also catches a case-insensitive
+  file system, bind mounts and hard-linked names)."""
+  if a == b:
+    return True
+  if run_dir.is_remote(a) or run_dir.is_remote(b) or not (os.path.exists(a) and
+                                                          os.path.exists(b)):
+    return False
+  return os.path.samefile(a, b)
+
+
+def _within(path: str, root: str) -> bool:
+  """Whether normalised `path` is `root` or lies under it."""
+  return any(_same(p, root) for p in _self_and_parents(path))
+
+
+def check_export_dir(export_dir: str, model_dir: str, overwrite: bool) -> None:
+  """Raises ExportDirError unless an export of the run `model_dir` to `export_dir` can destroy
+  nothing: `export_dir` is not the run directory, does not contain it and is not under its
+  checkpoints/ or tb/; and it does not exist, is empty, or holds a previous export (with
+  `overwrite`; see EXPORT_LAYOUT). Cheap: call it before building the model."""
+  export, run = _normalised(export_dir), _normalised(model_dir)
+  choose = (f"choose a new directory outside the run, or "
+            f"{posixpath.join(model_dir, run_dir.TFHUB, '<step>')}")
+  if _same(export, run):
+    raise ExportDirError(f"export directory {export_dir} is the run directory {model_dir}; an "
+                         f"export there would replace the run: {choose}.")
+  if _within(run, export):
+    raise ExportDirError(f"export directory {export_dir} contains the run directory "
+                         f"{model_dir}; an export there would replace the run: {choose}.")
+  for sub in (run_dir.CHECKPOINTS, run_dir.TENSORBOARD):
+    if _within(export, _normalised(posixpath.join(model_dir, sub))):
+      raise ExportDirError(f"export directory {export_dir} lies inside the run's {sub}/, which "
+                           f"training writes and reads back: {choose}.")
+  if _same(export, _normalised(posixpath.join(model_dir, run_dir.TFHUB))):
+    raise ExportDirError(f"export directory {export_dir} is the run's {run_dir.TFHUB}/, which "
+                         f"holds one export per step in a subdirectory: {choose}.")
+  problem = _existing_contents_problem(export_dir, overwrite)
+  if problem:
+    raise ExportDirError(problem)
+
+
+def _existing_contents_problem(export_dir: str, overwrite: bool) -> Optional[str]:
+  """Why what is at `export_dir` now may not be replaced by an export, or None."""
+  gfile = tf.io.gfile
+  if not gfile.exists(export_dir):
+    return None
+  if not gfile.isdir(export_dir):
+    return f"export directory {export_dir} is an existing file; choose a directory path."
+  if not gfile.listdir(export_dir):
+    return None
+  problem = not_an_export(export_dir)
+  if problem:
+    return (f"export directory {export_dir} is not empty and not a compare_gan export ({problem}"
+            "); --overwrite only replaces a previous export: choose a new or empty directory.")
+  if not overwrite:
+    return (f"export directory {export_dir} holds a previous export; pass --overwrite "
+            "(overwrite=True) to replace it, or choose another directory.")
+  return None
 
 
 class Exporter:
@@ -104,10 +240,10 @@ class Exporter:
       FileNotFoundError: the run has no checkpoints.
       ValueError: no checkpoint for `step` (the message lists the steps), or `use_ema=True`
         for a run trained without EMA.
-      FileExistsError: `export_dir` is not empty and not `overwrite`.
+      ExportDirError: `check_export_dir` refuses `export_dir`.
     """
     export_dir = export_dir.rstrip("/") or export_dir
-    check_export_dir(export_dir, overwrite)
+    check_export_dir(export_dir, self.model_dir, overwrite)
     (step, path), = checkpoints_lib.select_checkpoints(self.model_dir, step=step).items()
     model = self.model
     use_ema = self.inference.resolve_use_ema(use_ema, "use_ema")
@@ -133,7 +269,7 @@ class Exporter:
         f.write("\n")
       root, signatures = _saved_model(model, use_ema, discriminator, metadata_path)
       tf.saved_model.save(root, staging, signatures=signatures)
-      _publish(staging, export_dir)
+      _publish(staging, export_dir, overwrite)
     except BaseException:
       if tf.io.gfile.exists(staging):
         tf.io.gfile.rmtree(staging)
@@ -242,23 +378,31 @@ def _saved_model(model: modular_gan.ModularGAN, use_ema: bool, discriminator,
   return root, signatures
 
 
-def _publish(staging: str, export_dir: str) -> None:
-  """Moves the finished `staging` directory to `export_dir`, replacing what is there."""
-  old = None
-  if tf.io.gfile.exists(export_dir):
-    if tf.io.gfile.listdir(export_dir):
+def _publish(staging: str, export_dir: str, overwrite: bool) -> None:
+  """Moves the finished `staging` directory to `export_dir`. What is there is checked again (it
+  may have changed while the model was built) and renamed aside, then deleted only once the new
+  export is in place; an empty directory is removed with rmdir, which refuses a non-empty one."""
+  gfile, old = tf.io.gfile, None
+  problem = _existing_contents_problem(export_dir, overwrite)
+  if problem:
+    raise ExportDirError(problem.rstrip(".") + "; it changed during the export, and nothing "
+                         "was replaced.")
+  if gfile.exists(export_dir):
+    if gfile.listdir(export_dir):
       old = f"{export_dir}.old-{uuid.uuid4().hex[:12]}"
-      tf.io.gfile.rename(export_dir, old)
+      gfile.rename(export_dir, old)
+    elif run_dir.is_remote(export_dir):
+      gfile.rmtree(export_dir)  # Checked empty just above; remote "directories" are prefixes.
     else:
-      tf.io.gfile.rmtree(export_dir)
+      os.rmdir(export_dir)
   try:
-    tf.io.gfile.rename(staging, export_dir)
+    gfile.rename(staging, export_dir)
   except BaseException:
     if old is not None:
-      tf.io.gfile.rename(old, export_dir)
+      gfile.rename(old, export_dir)
     raise
   if old is not None:
-    tf.io.gfile.rmtree(old)
+    gfile.rmtree(old)  # A previous export (checked), under a name only this call knows.
 
 
 def export_run(model_dir: str, export_dir: str, step: Optional[int] = None,
@@ -266,7 +410,8 @@ def export_run(model_dir: str, export_dir: str, step: Optional[int] = None,
                include_discriminator: bool = True,
                log: Callable[[str], None] = print) -> dict:
   """One export (`Exporter(model_dir).export(...)`); gin must hold the run's config."""
-  check_export_dir(export_dir.rstrip("/") or export_dir, overwrite)  # Before building anything.
+  # Before building anything: a refused directory costs no model build.
+  check_export_dir(export_dir.rstrip("/") or export_dir, model_dir, overwrite)
   return Exporter(model_dir, log=log).export(export_dir, step=step, use_ema=use_ema,
                                              overwrite=overwrite,
                                              include_discriminator=include_discriminator)

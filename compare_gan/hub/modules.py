@@ -4,6 +4,8 @@
 `compare_gan eval --module`: TF2 SavedModels with our `generator`, a `generator`,
 `serving_default` or `default` signature or a callable `__call__`, and TF1 Hub modules
 (reference v2 `generator` signature, v3 tags {"gen", "bsNone"}) whose signature takes `z`.
+`check_module_handle(handle)` tells, before anything loads, whether a path is a SavedModel at
+all, and says what it is instead (missing, a file, an empty directory, a run directory).
 """
 
 import dataclasses
@@ -13,6 +15,7 @@ from typing import Callable, List, Optional, Tuple
 
 import tensorflow as tf
 
+from compare_gan import run_dir
 from compare_gan.gans import latents
 from compare_gan.hub import export as export_lib
 
@@ -105,6 +108,57 @@ def _pick(names, preferred, what: str, handle: str) -> str:
                    f"expected one of {list(preferred)}.")
 
 
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+EXPECTED = ("expected a SavedModel directory (one with saved_model.pb, e.g. written by "
+            "`compare_gan export`) or a TF Hub handle (https://...)")
+
+
+class NotAModuleError(ValueError):
+  """A module path that names no SavedModel: a bad command line (exit 2), found before any
+  loading."""
+
+
+def _is_url(handle: str) -> bool:
+  return handle.startswith(("http://", "https://"))
+
+
+def check_module_handle(handle: str) -> None:
+  """Raises NotAModuleError unless the local or remote (gs://) path `handle` is a SavedModel
+  directory; cheap, so commands call it before loading anything. An http(s) handle passes: only
+  tensorflow_hub's download tells what it is (`load_module` checks what it unpacks)."""
+  if not _is_url(handle):
+    _check_saved_model_dir(handle, handle)
+
+
+def _check_saved_model_dir(handle: str, path: str) -> None:
+  """`check_module_handle` of the directory `path` that `handle` resolved to."""
+  gfile = tf.io.gfile
+  if not gfile.exists(path):
+    raise NotAModuleError(f"module {handle} does not exist; {EXPECTED}.")
+  if not gfile.isdir(path):
+    raise NotAModuleError(f"module {handle} is a file, not a SavedModel directory; {EXPECTED}.")
+  if any(gfile.exists(os.path.join(path, name)) for name in SAVED_MODEL_FILES):
+    return
+  names = sorted(n.rstrip("/") for n in gfile.listdir(path))
+  if not names:
+    raise NotAModuleError(f"module {handle} is an empty directory, not a SavedModel; "
+                          f"{EXPECTED}.")
+  if run_dir.CONFIG in names:
+    tfhub = os.path.join(path, run_dir.TFHUB)
+    steps = sorted(int(n.rstrip("/")) for n in (gfile.listdir(tfhub) if gfile.isdir(tfhub)
+                                                 else []) if n.rstrip("/").isdigit())
+    hint = (f", or give one of its exports {os.path.join(handle, run_dir.TFHUB, '<step>')} "
+            f"(steps {', '.join(map(str, steps))})" if steps else "")
+    raise NotAModuleError(f"module {handle} is a compare_gan run directory, not a SavedModel: "
+                          f"export a checkpoint (`compare_gan export --model_dir {handle} "
+                          f"--export_dir DIR`) and give DIR{hint}.")
+  inner = [n for n in names if any(gfile.exists(os.path.join(path, n, f))
+                                   for f in SAVED_MODEL_FILES)]
+  hint = f" (SavedModels inside it: {', '.join(inner[:3])})" if inner else ""
+  raise NotAModuleError(f"module {handle} is not a SavedModel: it has no saved_model.pb"
+                        f"{hint}; {EXPECTED}.")
+
+
 def load_module(handle: str, z_distribution: Optional[str] = None,
                 num_classes: Optional[int] = None) -> GeneratorModule:
   """Loads a generator module from a directory or TF Hub handle (see the module docstring).
@@ -113,17 +167,24 @@ def load_module(handle: str, z_distribution: Optional[str] = None,
     handle: SavedModel directory or TF Hub handle (resolved by tensorflow_hub).
     z_distribution: "uniform" | "normal" | "truncated_normal"; overrides the metadata, and is
       required for a module without our metadata.
-    num_classes: the classes of a third-party conditional module (ours record it).
+    num_classes: the classes of a third-party conditional module (ours record it; a different
+      number is an error).
   Raises:
-    ValueError: no usable signature, or an unknown z distribution.
+    NotAModuleError: `handle` is no SavedModel (`check_module_handle`).
+    ValueError: no usable signature, an unknown z distribution or a bad num_classes.
   """
+  if num_classes is not None and num_classes < 1:
+    raise ValueError(f"num_classes must be >= 1; got {num_classes}.")
+  check_module_handle(handle)
   import tensorflow_hub as hub  # Only loading needs it.
-  if not handle.startswith(("http://", "https://")) and not tf.io.gfile.exists(handle):
-    raise FileNotFoundError(f"module {handle} does not exist; give a SavedModel directory "
-                            "(e.g. written by `compare_gan export`) or a TF Hub URL.")
   path = hub.resolve(handle)
+  if _is_url(handle):
+    _check_saved_model_dir(handle, path)
   metadata = read_metadata(path)
   if metadata is not None:
+    if num_classes is not None and num_classes != metadata["num_classes"]:
+      raise ValueError(f"module {handle} records num_classes = {metadata['num_classes']}; "
+                       f"num_classes = {num_classes} disagrees (leave it out for our modules).")
     loaded = hub.load(path)
     dist = (latents.parse_z_distribution(z_distribution) if z_distribution
             else latents.LatentDistribution(**metadata["z_distribution"]))

@@ -4,7 +4,9 @@ Works on any `modules.GeneratorModule` (ours or third-party) or a function `(z, 
 images [B, H, W, C]` in [0, 1]. Latents are stateless draws from `seed`, so a seed always gives
 the same PNG bytes. Conditional generators get labels `i % num_classes` (sample i, or row i of
 an interpolation) unless given. Interpolation rows go from one latent to another in `steps`
-columns (`latents.interpolation_latents`).
+columns (`latents.interpolation_latents`). `check_request` refuses, before any module loads,
+what cannot be honoured as asked: no output, num < 1, columns < 1 or with an interpolation,
+steps < 2, labels that cannot fit, an output path that is a directory (or a file for out_dir).
 """
 
 import os
@@ -13,6 +15,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import run_dir
 from compare_gan.data import images as images_lib
 from compare_gan.gans import latents
 
@@ -51,6 +54,59 @@ def generate(generator: Callable, z: tf.Tensor, labels: Optional[np.ndarray],
   return images
 
 
+def _blocking_file(path: str) -> Optional[str]:
+  """The existing file among the local parents of `path` that stops it being created, or None
+  (remote paths are not walked: their writes fail on their own, later)."""
+  if run_dir.is_remote(path):
+    return None
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  return None if os.path.isdir(parent) else parent
+
+
+def check_request(*, num: int, out: Optional[str], out_dir: Optional[str],
+                  interpolate: bool, steps: int, columns: Optional[int],
+                  labels: Optional[Sequence[int]] = None, flag: str = "") -> None:
+  """Raises ValueError for a sampling request that cannot be honoured as asked, before any
+  module is loaded. `flag` prefixes the names in the messages ("--" for the command line)."""
+  if not out and not out_dir:
+    raise ValueError(f"say where to write: {flag}out GRID.png (one grid) and/or {flag}out_dir "
+                     "DIR (one PNG per sample).")
+  if num < 1:
+    raise ValueError(f"{flag}num {num}: give the number of samples (or interpolation rows), "
+                     ">= 1.")
+  if interpolate and steps < 2:
+    raise ValueError(f"{flag}steps {steps}: an interpolation row needs >= 2 images, its two "
+                     "ends.")
+  if columns is not None:
+    if interpolate:
+      raise ValueError(f"{flag}columns does not apply with {flag}interpolate: each grid row is "
+                       f"one interpolation of {flag}steps images.")
+    if columns < 1:
+      raise ValueError(f"{flag}columns {columns}: give >= 1 grid columns, or leave it out for "
+                       "ceil(sqrt(num)).")
+  if labels:
+    if len(labels) not in (1, num):
+      raise ValueError(f"{flag}labels: give 1 label or {num} (one per sample/row); got "
+                       f"{len(labels)}.")
+    if min(labels) < 0:
+      raise ValueError(f"{flag}labels {min(labels)}: class ids are >= 0.")
+  if out and out_dir and os.path.abspath(out) == os.path.abspath(out_dir):
+    raise ValueError(f"{flag}out and {flag}out_dir are both {out}; give a grid file and a "
+                     "directory.")
+  if out and tf.io.gfile.isdir(out):
+    raise ValueError(f"{flag}out {out} is an existing directory; give a PNG file path such as "
+                     f"{os.path.join(out, 'grid.png')} (or use {flag}out_dir for one PNG each).")
+  if out_dir and tf.io.gfile.exists(out_dir) and not tf.io.gfile.isdir(out_dir):
+    raise ValueError(f"{flag}out_dir {out_dir} is an existing file; give a directory.")
+  for name, path in ((f"{flag}out", out), (f"{flag}out_dir", out_dir)):
+    blocking = _blocking_file(path) if path else None
+    if blocking:
+      raise ValueError(f"{name} {path} cannot be created: {blocking} is a file, not a "
+                       "directory.")
+
+
 def sample_to_files(generator, *, num: int, seed: int, out: Optional[str] = None,
                     out_dir: Optional[str] = None, labels: Optional[Sequence[int]] = None,
                     interpolate: bool = False, steps: int = 8, columns: Optional[int] = None,
@@ -58,11 +114,14 @@ def sample_to_files(generator, *, num: int, seed: int, out: Optional[str] = None
                     log: Callable[[str], None] = print) -> List[str]:
   """Draws `num` samples (or `num` interpolation rows of `steps` images) from `generator`
   (a loaded module: z_dim, z_distribution, num_classes attributes) and writes a grid PNG to
-  `out` and/or one PNG per image to `out_dir` (`000000.png` ...). Returns the paths written."""
-  if not out and not out_dir:
-    raise ValueError("say where to write: out (a grid PNG) and/or out_dir (one PNG each).")
-  if num < 1:
-    raise ValueError(f"num={num} must be >= 1.")
+  `out` (`columns` wide, default ceil(sqrt(num)); `steps` when interpolating) and/or one PNG
+  per image to `out_dir` (`000000.png` ...). Returns the paths written.
+
+  Raises:
+    ValueError: `check_request` refuses the arguments, or the labels do not fit the module.
+  """
+  check_request(num=num, out=out, out_dir=out_dir, interpolate=interpolate, steps=steps,
+                columns=columns, labels=labels)
   dist = z_distribution or generator.z_distribution
   conditional = bool(getattr(generator, "conditional", False))
   num_classes = getattr(generator, "num_classes", None) if conditional else None

@@ -26,11 +26,12 @@ import json
 import math
 import os
 import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import data
 from compare_gan.data import base as data_base
 from compare_gan.gans import inference as inference_lib
@@ -106,16 +107,17 @@ class Evaluator:
     for task in candidate_tasks:
       if isinstance(task, tasks_lib.ModeMetrics):
         if not self.is_points:
-          raise ValueError(f"mode_metrics applies to the 2-D mixtures; {self.info.name!r} "
-                           "holds images.")
+          raise config.ConfigError(f"mode_metrics applies to the 2-D mixtures; {self.info.name!r} "
+                                   "holds images.")
         task.mixture = self.info.name
       if task.features == "images" and self.is_points:
-        raise ValueError(f"{task.gin_name} needs images; {self.info.name!r} holds 2-D points.")
+        raise config.ConfigError(
+            f"{task.gin_name} needs images; {self.info.name!r} holds 2-D points.")
     if any(t.features == "inception" for t in candidate_tasks):
       if self.is_points:
-        raise ValueError("Inception metrics need images; dataset "
-                         f"{self.info.name!r} holds 2-D points. Use mode_metrics, "
-                         "sliced_wasserstein or precision_recall(features='pixels').")
+        raise config.ConfigError("Inception metrics need images; dataset "
+                                 f"{self.info.name!r} holds 2-D points. Use mode_metrics, "
+                                 "sliced_wasserstein or precision_recall(features='pixels').")
       from compare_gan.metrics.inception import weights as inception_weights
       try:
         self.inception = inception_weights.load_inception()  # gin `inception.*`
@@ -152,8 +154,9 @@ class Evaluator:
   def _init_source(self, source: GeneratorSource):
     """A generator given as a function: no model, no checkpoint, no BN accumulation."""
     if self.protocol.use_ema is not None:
-      raise ValueError("evaluation.use_ema applies to a run's checkpoints; a module is scored "
-                       "as exported (export with or without --no_ema instead).")
+      raise config.ConfigError(
+          "evaluation.use_ema applies to a run's checkpoints; a module is scored "
+          "as exported (export with or without --no_ema instead).")
     self.model = self.inference = None
     self.use_ema = None
     self.accumulating_bn = []
@@ -167,8 +170,8 @@ class Evaluator:
       if self.num_classes is None:
         self.num_classes = self.info.num_classes
       elif self.num_classes != self.info.num_classes:
-        raise ValueError(f"{source.name} has {self.num_classes} classes but dataset "
-                         f"{self.info.name!r} has {self.info.num_classes}.")
+        raise config.ConfigError(f"{source.name} has {self.num_classes} classes but dataset "
+                                 f"{self.info.name!r} has {self.info.num_classes}.")
     else:
       self.num_classes = None
     self.generator_name = source.name
@@ -299,6 +302,13 @@ class Evaluator:
     else:
       card["feature_extractor"] = {"id": "none (images)"}
     return card
+
+  def scored_steps(self) -> Set[int]:
+    """Steps of the run's metrics.jsonl that hold every value this evaluator computes, each
+    under this protocol (results.protocol_key); the others are still to be scored."""
+    wanted = {(name, results_lib.protocol_key(self.protocol_card(task)))
+              for task in self.tasks for name in task.value_names()}
+    return results_lib.scored_steps(self.model_dir, wanted)
 
   def restore(self, checkpoint_path: str) -> int:
     """Loads G (and its EMA copy) and the step of a checkpoint; returns the step."""

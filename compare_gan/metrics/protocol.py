@@ -29,6 +29,7 @@ from typing import List, Optional
 
 import gin
 
+from compare_gan import config
 from compare_gan.data import base
 from compare_gan.metrics import tasks as tasks_lib
 
@@ -71,13 +72,13 @@ def validate(protocol: Protocol) -> None:
     if getattr(protocol, name) is not None:
       base.positive_int(f"evaluation.{name}", getattr(protocol, name))
   if not isinstance(protocol.bn_accumulation_samples, int) or protocol.bn_accumulation_samples < 0:
-    raise ValueError("evaluation.bn_accumulation_samples must be an integer >= 0; got "
-                     f"{protocol.bn_accumulation_samples!r}.")
+    raise config.ConfigError("evaluation.bn_accumulation_samples must be an integer >= 0; got "
+                             f"{protocol.bn_accumulation_samples!r}.")
   if protocol.metrics is not None:
     if not protocol.metrics:
-      raise ValueError("evaluation.metrics is empty; list at least one task, e.g. "
-                       "[@fid_score()].")
+      raise config.ConfigError("evaluation.metrics is empty; list at least one task, e.g. "
+                               "[@fid_score()].")
     for task in protocol.metrics:
       if not isinstance(task, tasks_lib.Task):
-        raise ValueError(f"evaluation.metrics holds {task!r}, not a metric task; valid: "
-                         + ", ".join(f"@{n}()" for n in tasks_lib.TASKS) + ".")
+        raise config.ConfigError(f"evaluation.metrics holds {task!r}, not a metric task; valid: "
+                                 + ", ".join(f"@{n}()" for n in tasks_lib.TASKS) + ".")

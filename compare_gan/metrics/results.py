@@ -20,11 +20,38 @@ every metric (sorted), then every gin parameter of operative_config.gin as `scop
 
 import csv
 import io
+import json
 import logging
 import os
-from typing import Dict, List
+from typing import Dict, List, Set, Tuple
 
 from compare_gan import run_dir
+
+# Keys of a feature extractor's card that say where its files lie, not what they are.
+LOCATION_KEYS = ("source", "weights_file", "archive")
+
+
+def protocol_key(card: dict) -> str:
+  """What identifies a protocol card for "is this value already computed?": the card as JSON,
+  without where the feature extractor's files lie (the same weights elsewhere are the same
+  protocol). A record is scored under the current protocol when its (metric, key) is the
+  current one."""
+  card = json.loads(json.dumps(card or {}, sort_keys=True))  # As metrics.jsonl holds it.
+  extractor = card.get("feature_extractor")
+  if isinstance(extractor, dict):
+    card["feature_extractor"] = {k: v for k, v in extractor.items()
+                                 if k not in LOCATION_KEYS}
+  return json.dumps(card, sort_keys=True)
+
+
+def scored_steps(model_dir: str, wanted: Set[Tuple[str, str]]) -> Set[int]:
+  """Steps of model_dir/metrics.jsonl that hold a record of every (metric, protocol key) in
+  `wanted`: a metric added to the protocol later, or a changed protocol, leaves a step
+  unscored."""
+  have: Dict[int, Set[Tuple[str, str]]] = {}
+  for r in run_dir.read_metrics(model_dir):
+    have.setdefault(int(r["step"]), set()).add((r["metric"], protocol_key(r.get("protocol"))))
+  return {step for step, keys in have.items() if wanted <= keys}
 
 
 def record(model_dir: str, records: List[dict]) -> None:

@@ -280,7 +280,8 @@ class ModeMetrics(Task):
   def __call__(self, real, fake):
     from compare_gan.metrics import mixtures
     if self.mixture is None:
-      raise ValueError("mode_metrics applies to the 2-D mixture datasets (ring8, grid25) only.")
+      raise config.ConfigError(
+          "mode_metrics applies to the 2-D mixture datasets (ring8, grid25) only.")
     out = mixtures.mode_metrics(fake["pixels"], self.mixture, num_std=self.num_std)
     return {name: float(out[name]) for name in self.value_names()}
 

@@ -9,13 +9,16 @@ Reads <workdir>/study.db read-only (a running sweep is not disturbed) and writes
   top5_<metric>.png              the best 5% trials per setting
   curves_<metric>.png            <metric> against the training step per trial
 
-The best-model table goes to stdout, then the list of files written. Exit status 0, or 2 when
-study.db is missing or unreadable or the metric is unknown.
+The best-model table goes to stdout, then the list of files written. Exit status 0; 1 when
+study.db is not a readable SQLite database (corrupt, truncated) or SQLite fails on it, as
+`compare_gan sweep` does; 2 when study.db is missing or is not a sweep's, or the metric is
+unknown. Every failure is one line on stderr.
 """
 
 import argparse
 import os
 import re
+import sqlite3
 import sys
 from typing import Callable, List, Optional
 
@@ -99,6 +102,7 @@ def make_report(workdir: str, out: Optional[str] = None, metric: Optional[str] =
 
 
 def _run(args: argparse.Namespace) -> int:
+  from compare_gan.sweep import store as store_lib  # The owner of study.db; no TensorFlow.
   try:
     report = make_report(args.workdir, args.out, args.metric, args.mode,
                          bootstrap_samples=args.bootstrap_samples, seed=args.seed,
@@ -107,6 +111,15 @@ def _run(args: argparse.Namespace) -> int:
   except (FileNotFoundError, ValueError) as e:
     print(f"compare_gan report: {e}", file=sys.stderr)
     return run_dir_lib.EXIT_USAGE
+  except (store_lib.StoreUnreadable, sqlite3.Error) as e:
+    if isinstance(e, store_lib.StoreUnreadable):
+      line = (f"{e}; restore it from a backup and run the report again (each trial's results "
+              "also stay in its run directory's metrics.jsonl)")
+    else:
+      line = (f"SQLite cannot read {os.path.join(args.workdir, store_lib.DATABASE)} ({e}); "
+              "check the file and its permissions, then run the report again")
+    print(f"compare_gan report: {line}.", file=sys.stderr)
+    return run_dir_lib.EXIT_FAILED
   print(f"Best model per setting by {report['metric']} ({report['mode']}):\n")
   print(report["markdown"])
   print("Files written:")

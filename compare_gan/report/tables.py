@@ -2,6 +2,9 @@
 
 study.db is opened with SQLite's `mode=ro` URI and read inside one transaction, so a report
 taken while `compare_gan sweep` writes (WAL) sees one consistent snapshot and never blocks it.
+A file SQLite cannot read raises `store.StoreUnreadable` naming it. Every study.db a sweep
+wrote is read, those from before study ids and fingerprints included: only the tables and the
+objective in the meta table are used.
 
 Only trials with status 'done' and a finite value enter objective statistics (best, median,
 top 5%, budget curves); failed and diverged trials are counted per setting.
@@ -37,13 +40,25 @@ COUNTED = store_lib.FINISHED  # Trial statuses counted per setting in `best_mode
 # Reading study.db.
 
 def connect(workdir: str) -> sqlite3.Connection:
-  """A read-only connection to <workdir>/study.db; FileNotFoundError naming it if missing."""
+  """A read-only connection to <workdir>/study.db, checked readable.
+
+  Raises:
+    FileNotFoundError: there is no study.db.
+    store.StoreUnreadable: it is not a readable SQLite database (empty, truncated, corrupt).
+  """
   path = os.path.join(workdir, store_lib.DATABASE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path} does not exist; --workdir must be a directory written by "
                             "`compare_gan sweep`.")
+  store_lib.check_not_empty(path)
   uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"
-  return sqlite3.connect(uri, uri=True, timeout=30.0)
+  conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+  try:
+    store_lib.check_readable(conn, path)
+  except BaseException:
+    conn.close()
+    raise
+  return conn
 
 
 def _select(conn: sqlite3.Connection, table: str, columns: Sequence[str],

@@ -6,7 +6,8 @@
   space.py       search-space dimensions (log_uniform, uniform, int_uniform, choice) and grids
   sweepers.py    grid, random (seeded) and gp (scikit-optimize) proposers, ask/tell, resumable
   store.py       study.db (SQLite, WAL): trials and their results; owns its schema
-  executors.py   run one trial as a `compare_gan train` subprocess, locally or on Dask
+  executors.py   run one trial as a `compare_gan train` subprocess, locally or on Dask, in a
+                 run directory it claims first (trial.json: study id, config fingerprint)
   driver.py      the sweep loop behind `compare_gan sweep` (command.py)
 
 Imports run one way (A <- B: B imports A): space <- study <- sweepers <- study_file, and

@@ -7,12 +7,16 @@ Running the same command again on the same workdir resumes the sweep. `--export`
 `--study` exports an existing workdir's trials and results and runs nothing.
 
 Exit status: 0 the sweep finished (failed or diverged trials are results, not errors) or was
-exported, 2 a bad command line or study, a workdir holding another study, or a workdir another
-driver runs, 130 interrupted (Ctrl-C or SIGTERM; running trials resume next time).
+exported; 1 a runtime failure: study.db is not a readable SQLite database (corrupt, truncated)
+or SQLite fails on it; 2 a bad command line or study, a workdir holding another study (or the
+same study with changed base configs), a trial directory that is not this study's, or a
+workdir another driver runs; 130 interrupted (Ctrl-C or SIGTERM; running trials resume next
+time).
 """
 
 import argparse
 import os
+import sqlite3
 import sys
 from typing import List, Optional
 
@@ -55,6 +59,29 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
   return p
 
 
+# What to do about an unreadable study.db, honest about the trial directories: a new study.db
+# has a new study id, so the old trial directories (their trial.json names the old one) are
+# refused, not adopted.
+UNREADABLE_ADVICE = (
+    "restore it from a backup and run the same command again; or move it aside and start the "
+    "sweep afresh with a new --workdir (and a new --trials_dir if you gave one), since this "
+    "sweep's trial directories record the old study id in their trial.json and would be "
+    "refused (their results stay in each run directory's metrics.jsonl)")
+
+
+def _database_failure(workdir: str, error: Exception) -> int:
+  """Prints the one line of an unreadable or failing study.db; returns exit status 1."""
+  from compare_gan.sweep import store as store_lib
+  if isinstance(error, store_lib.StoreUnreadable):
+    line = f"{error}; {UNREADABLE_ADVICE}."
+  else:
+    line = (f"SQLite cannot use {os.path.join(workdir, store_lib.DATABASE)} ({error}); check "
+            "the file and its directory (permissions, free space, a local file system), then "
+            "run the same command again.")
+  print(f"compare_gan sweep: {line}", file=sys.stderr)
+  return run_dir_lib.EXIT_FAILED
+
+
 def _export(workdir: str, path: str) -> List[str]:
   from compare_gan.sweep import store as store_lib
   database = os.path.join(workdir, store_lib.DATABASE)
@@ -84,19 +111,27 @@ def run(args: argparse.Namespace) -> int:
       driver.run_sweep(args.workdir, args.study, args.gin_bindings, parallel=args.parallel,
                        executor=args.executor, max_trials=args.max_trials,
                        trials_dir=args.trials_dir)
-    except (store_lib.DriverBusy, store_lib.StudyMismatch) as e:
+    except store_lib.DriverBusy as e:
+      print(f"compare_gan sweep: {e}", file=sys.stderr)
+      return run_dir_lib.EXIT_FAILED
+    except store_lib.StudyMismatch as e:
       print(f"compare_gan sweep: {e}", file=sys.stderr)
       return run_dir_lib.EXIT_USAGE
+    except (store_lib.StoreUnreadable, sqlite3.Error) as e:
+      return _database_failure(args.workdir, e)
     except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
       print(f"compare_gan sweep: {type(e).__name__}: {e}", file=sys.stderr)
       return run_dir_lib.EXIT_USAGE
-    except KeyboardInterrupt:
-      print("compare_gan sweep: interrupted; run the same command again to resume.",
-            file=sys.stderr)
-      return run_dir_lib.EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+      terminated = isinstance(e, run_dir_lib.Terminated)
+      print(f"compare_gan sweep: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+            "run the same command again to resume.", file=sys.stderr)
+      return run_dir_lib.EXIT_TERMINATED if terminated else run_dir_lib.EXIT_INTERRUPTED
   if args.export is not None:
     try:
       paths = _export(args.workdir, args.export)
+    except (store_lib.StoreUnreadable, sqlite3.Error) as e:
+      return _database_failure(args.workdir, e)
     except (ValueError, FileNotFoundError, ImportError) as e:
       print(f"compare_gan sweep: export: {e}", file=sys.stderr)
       return run_dir_lib.EXIT_USAGE

@@ -5,7 +5,8 @@ One driver owns a workdir:
   <workdir>/study.db        the store (compare_gan.sweep.store): study, trials, results
   <workdir>/driver.lock     held while the driver runs; a second driver is refused
   <workdir>/sweep.log       the driver's log lines (also printed)
-  <workdir>/trials/<id:04d>-<description>/   each trial's run directory (+ trial.log)
+  <workdir>/trials/<id:04d>-<description>/   each trial's run directory (+ trial.log, and
+                            trial.json: this study's id and the trial's config fingerprint)
 
 The loop keeps `parallel` trials in flight: trials already `pending` in the store first (oldest
 first), then new points asked from the sweepers round-robin over the settings. A new point is
@@ -18,13 +19,24 @@ A failed or diverged trial (or one without a finite objective) is told a penalty
 GP avoids its region: `study.failure_value` when set, else the worst objective of the setting's
 finished trials plus their range (+1.0 while the range is zero); until the setting has a finite
 objective such trials wait untold.
+
+The driver never adopts a directory it did not create. study.db's study id and each trial's
+config fingerprint (`study_file.trial_fingerprint`) go to the executor with the trial, which
+writes them to the new run directory's trial.json before the trial starts and refuses one that
+exists for another study, another config, or without trial.json (`executors.claim_run_dir`).
+A refusal stops the sweep (`TrialDirRefused`, exit 2): the trial goes back to pending, the
+running ones are stopped and resume next time. So does a base config (or a file it includes)
+edited while the sweep runs: before each start the driver parses them again and compares
+(`StudyMismatch` with a diff); `Store.init_study` compares them across driver runs.
 """
 
 import collections
 import concurrent.futures
 import contextlib
+import difflib
 import math
 import os
+import re
 import signal
 import socket
 import sys
@@ -42,6 +54,13 @@ from compare_gan.sweep import sweepers as sweepers_lib
 SWEEP_LOG = "sweep.log"
 TRIALS = "trials"
 POLL_S = 1.0  # Waiting for a trial wakes this often, so Ctrl-C and SIGTERM act at once.
+# TensorFlow's graph context around an op's message: a line of it alone says nothing.
+_TF_NOISE = re.compile(r"\s*\[\[\{\{node [^}]*\}\}\]\]|\s*\[Op:[^\]]*\]( name:\s*\S*)?")
+
+
+class TrialDirRefused(store_lib.StudyMismatch):
+  """A trial's run directory belongs to another study or config, or to no compare_gan study
+  (`executors.claim_run_dir` says which); the sweep stops without touching it."""
 
 
 class _Log:
@@ -63,15 +82,15 @@ class _Log:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
-  """Turns SIGTERM into KeyboardInterrupt while the driver runs (main thread only), so both
-  end the sweep the same clean way."""
+  """Turns SIGTERM into run_dir.Terminated (a KeyboardInterrupt) while the driver runs (main
+  thread only), so both end the sweep the same clean way."""
   if threading.current_thread() is not threading.main_thread():
     yield
     return
 
   def interrupt(signum, frame):
     del frame
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise run_dir_lib.Terminated(f"signal {signum}")
   previous = signal.signal(signal.SIGTERM, interrupt)
   try:
     yield
@@ -87,10 +106,12 @@ def format_params(params: Dict[str, Any]) -> str:
 
 def reason(error: Optional[str]) -> str:
   """The line of a trial's error that says why: `compare_gan train`'s own error line when the
-  log tail has one, else the last line (gin's "In call to configurable" context skipped)."""
-  lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+  error has one, else the last line that says something (gin's "In call to configurable"
+  context and TensorFlow's `[[{{node ...}}]] [Op:...]` graph context dropped)."""
+  lines = [_TF_NOISE.sub("", line).strip() for line in (error or "").splitlines()]
+  lines = [line for line in lines if line]
   for line in reversed(lines):
-    if line.startswith("compare_gan train:"):
+    if line.startswith(executors_lib.TRAIN_ERROR_PREFIX):
       return line
   for line in reversed(lines):
     if not line.startswith("In call to configurable"):
@@ -115,6 +136,7 @@ class _Driver:
                executor: str, max_trials: Optional[int], trials_dir: str,
                log: Callable[[str], None]):
     self.study, self.store, self.log = study, store, log
+    self.study_id = store.study_id  # Each trial's trial.json records it.
     self.parallel, self.executor_spec, self.max_trials = parallel, executor, max_trials
     self.trials_dir = trials_dir
     self.session = uuid.uuid4().hex  # Names this driver's trials for executors.stop_trials.
@@ -209,13 +231,33 @@ class _Driver:
   # ------------------------------------------------------------------------------------------
   # Running
   # ------------------------------------------------------------------------------------------
+  def _check_configs_unchanged(self) -> None:
+    """The base configs (and their includes) still parse to what the study recorded."""
+    now = study_file.config_files_text(self.study.base_configs)
+    if now != self.study.configs_text:
+      diff = "".join(difflib.unified_diff(
+          self.study.configs_text.splitlines(True), now.splitlines(True),
+          "base configs when the sweep started", "base configs now"))
+      raise store_lib.StudyMismatch(
+          f"a base config of study {self.study.name!r} ({', '.join(self.study.base_configs)}) "
+          "or a file it includes changed while the sweep ran, so the next trials would train "
+          "another model; restore it and run the same command again (running trials resume), "
+          f"or start a new --workdir for the new configs.\n{diff}")
+
   def _submit(self, executor: concurrent.futures.Executor, trial: dict) -> None:
     setting = self.settings[trial["setting"]]
+    self._check_configs_unchanged()
+    identity = dict(study_id=self.study_id, study_name=self.study.name,
+                    study_db=os.path.abspath(self.store.path), study_path=self.study.path,
+                    trial_id=trial["id"], setting=trial["setting"], params=trial["params"],
+                    seed=trial["seed"],
+                    fingerprint=study_file.trial_fingerprint(self.study, setting,
+                                                             trial["params"], trial["seed"]))
     task = dict(trial_id=trial["id"], run_dir=trial["run_dir"],
                 gin_configs=list(self.study.base_configs),
                 bindings=self.study.trial_bindings(setting, trial["params"], trial["seed"]),
                 schedule=self.study.schedule, eval_every_steps=self.study.eval_every_steps,
-                timeout_s=self.study.trial_timeout_s, session=self.session,
+                timeout_s=self.study.trial_timeout_s, session=self.session, identity=identity,
                 # Dask workers use their own interpreter; local trials the driver's.
                 python=sys.executable if self.executor_spec == "local" else None)
     host = socket.gethostname() if self.executor_spec == "local" else self.executor_spec
@@ -231,6 +273,9 @@ class _Driver:
       result = dict(status="failed", error=f"executor: {type(e).__name__}: {e}", records=[],
                     seconds=None, host=None, started=None, finished=None)
     status, error, records = result["status"], result["error"], result["records"]
+    if status == "refused":  # Nothing ran: the trial waits for the directory to be sorted out.
+      self.store.requeue_trial(trial["id"])
+      raise TrialDirRefused(f"trial {trial['id']}: {error}")
     objective = step = None
     if status == "done":
       objective, step = self.study.objective.from_records(records)
@@ -281,14 +326,17 @@ class _Driver:
                                           return_when=concurrent.futures.FIRST_COMPLETED)
         for future in sorted(done, key=lambda f: self.in_flight[f]["id"]):
           self._finish(future)
-    except KeyboardInterrupt:
+    except BaseException as e:  # Ctrl-C, SIGTERM, a refused directory, a changed config, a bug.
       interrupted = True
-      self.log(f"interrupted: stopping {len(self.in_flight)} running trial(s); they stay "
+      what = "interrupted" if isinstance(e, KeyboardInterrupt) else (
+          f"stopped ({(str(e).strip().splitlines() or [type(e).__name__])[0]})")
+      self.log(f"{what}: stopping {len(self.in_flight)} running trial(s); they stay "
                "'running' and resume when `compare_gan sweep` runs again on this workdir")
       try:
         executors_lib.stop_trials(executor, self.session)
-      except Exception as e:  # pylint: disable=broad-except  # The interrupt must win.
-        self.log(f"WARNING: could not stop the running trials: {type(e).__name__}: {e}")
+      except Exception as stop_error:  # pylint: disable=broad-except  # The first error wins.
+        self.log(f"WARNING: could not stop the running trials: "
+                 f"{type(stop_error).__name__}: {stop_error}")
       raise
     finally:
       # Interrupted: local trials were just stopped, so waiting for their threads is short;
@@ -364,7 +412,9 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
 
   Raises:
     store.DriverBusy: another driver runs on `workdir`.
-    store.StudyMismatch: the workdir holds another study.
+    store.StudyMismatch: the workdir holds another study, or the base configs changed.
+    TrialDirRefused: a trial's run directory exists and is not this study's trial's.
+    store.StoreUnreadable: study.db is not a readable SQLite database.
     ValueError: a bad study, executor or argument.
     KeyboardInterrupt: Ctrl-C or SIGTERM; running trials were stopped and resume next time.
   """
@@ -373,12 +423,19 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
   if max_trials is not None and (not isinstance(max_trials, int) or max_trials < 1):
     raise ValueError(f"max_trials={max_trials!r} must be a positive integer or None.")
   os.makedirs(workdir, exist_ok=True)
-  with store_lib.DriverLock(workdir), _sigterm_as_interrupt():
+  with store_lib.driver_lock(workdir), _sigterm_as_interrupt():
     logger = _Log(os.path.join(workdir, SWEEP_LOG), log)
     try:
+      # A damaged study.db fails now, not after the seconds that loading the study takes.
+      store_lib.check_file(os.path.join(workdir, store_lib.DATABASE))
       study = study_file.load_study(study_path, bindings)
       with store_lib.Store(os.path.join(workdir, store_lib.DATABASE)) as store:
         first = store.init_study(study)
+        if store.upgraded:
+          logger(f"{store.path} recorded this study as an older compare_gan did (no study id, "
+                 "no base configs); upgraded: it records them now, the base configs as they "
+                 "are today. A trial directory of it that has no trial.json is refused; move "
+                 "it aside to restart that trial from scratch")
         requeued = store.requeue_running()
         driver = _Driver(study, store, parallel=parallel, executor=executor,
                          max_trials=max_trials,

@@ -10,6 +10,18 @@ timings, host and the run's metric records), so results travel back by value and
 needs no file system shared with the workers. The workers need the trial's gin files (the same
 absolute paths) and a writable run directory (local, shared or gs://).
 
+Before anything is written, `run_trial` claims the trial's run directory (`claim_run_dir`):
+RUN_DIR/trial.json records the study id (study.db's), the trial and the fingerprint of its
+complete parsed config. A directory that exists is used only when its trial.json names the same
+study id and fingerprint (a re-queued trial resumes there); one of another study, of another
+config, or without trial.json but with files in it (another tool, an older compare_gan) is
+refused, untouched: the trial ends 'refused' with a line naming both ids and the path, and the
+driver stops the sweep.
+
+A failed trial's reason is one line: status.json's message when this attempt wrote it (state
+failed or interrupted), else the last `compare_gan train: ` line of this attempt's log, else
+the log's tail. The whole output stays in RUN_DIR/trial.log.
+
 A trial subprocess gets its own session, so a Ctrl-C in the driver's terminal reaches only the
 driver, which then stops the trials itself (`terminate_trials`); on Linux it is also killed when
 the thread that started it dies (PR_SET_PDEATHSIG), so a SIGKILLed driver leaves no orphan
@@ -18,6 +30,7 @@ training in a run directory that the next driver will resume.
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,6 +46,8 @@ from typing import Any, Dict, List, Optional, Set
 from compare_gan import run_dir as run_dir_lib
 
 LOG = "trial.log"  # In the trial's run directory, beside the files of run_dir_lib.
+TRIAL_JSON = "trial.json"  # The directory's owner: study id and config fingerprint.
+TRAIN_ERROR_PREFIX = "compare_gan train: "  # The one line `compare_gan train` fails with.
 ERROR_LINES = 20
 TERMINATE_GRACE_S = 10.0
 EXECUTORS = ("local", "dask://host:port", "tcp://host:port")
@@ -136,23 +151,158 @@ def _tail(path: str, lines: int = ERROR_LINES, max_chars: int = 4000) -> str:
   return "\n".join(text.rstrip().splitlines()[-lines:])[-max_chars:]
 
 
+def _entries(run_dir: str) -> List[str]:
+  """The names in `run_dir` ([] when it does not exist).
+
+  Raises:
+    NotADirectoryError: a file stands at `run_dir`.
+  """
+  if run_dir_lib.is_remote(run_dir):
+    import tensorflow as tf
+    if not tf.io.gfile.exists(run_dir):
+      return []
+    if not tf.io.gfile.isdir(run_dir):
+      raise NotADirectoryError(f"{run_dir} is a file, not a run directory")
+    return sorted(name.rstrip("/") for name in tf.io.gfile.listdir(run_dir))
+  if not os.path.lexists(run_dir):
+    return []
+  if not os.path.isdir(run_dir):
+    raise NotADirectoryError(f"{run_dir} is a file, not a run directory")
+  return sorted(os.listdir(run_dir))
+
+
+def claim_run_dir(run_dir: str, identity: Dict[str, Any]) -> Optional[str]:
+  """Makes `run_dir` the run directory of the trial `identity` describes, or says why not.
+
+  Args:
+    run_dir: the trial's run directory (local or remote).
+    identity: {'study_id', 'study_name', 'study_db', 'trial_id', 'fingerprint', ...}: what
+      RUN_DIR/trial.json records (JSON values only).
+
+  Returns:
+    None when the directory is the trial's: it did not exist or was empty (it is created and
+    trial.json written, atomically, before anything else), or its trial.json has the same
+    study id and fingerprint (a trial resuming). Otherwise one line saying whose it is, with
+    both ids and the path; the directory is left untouched.
+
+  Raises:
+    OSError: the directory cannot be read or written.
+  """
+  path = os.path.join(run_dir, TRIAL_JSON)
+  ours = f"this study's id is {identity['study_id']} ({identity.get('study_db')})"
+  advice = ("Give this sweep a new --trials_dir (or --workdir), or move the directory aside "
+            "(the trial then starts from scratch)")
+  try:
+    entries = _entries(run_dir)
+  except NotADirectoryError as e:
+    return f"{e}; it was not touched; {ours}. {advice}."
+  text = run_dir_lib.read_text(path) if TRIAL_JSON in entries else None
+  if text is None:
+    if entries:
+      shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+      return (f"{run_dir} exists without {TRIAL_JSON} ({shown}): another tool or an older "
+              f"compare_gan wrote it, so it is not adopted, and was not touched; {ours}. "
+              f"{advice}.")
+    run_dir_lib.makedirs(run_dir)
+    run_dir_lib.write_atomically(path, json.dumps(dict(identity, created=run_dir_lib.now()),
+                                                  indent=2, sort_keys=True) + "\n")
+    return None
+  try:
+    theirs = json.loads(text)
+    if not isinstance(theirs, dict):
+      raise ValueError("not a JSON object")
+  except ValueError as e:
+    return f"{path} is unreadable ({e}); {run_dir} was not touched; {ours}. {advice}."
+  if theirs.get("study_id") != identity["study_id"]:
+    return (f"{run_dir} belongs to another study: its {TRIAL_JSON} has study id "
+            f"{theirs.get('study_id')} ({theirs.get('study_name')!r}, {theirs.get('study_db')}), "
+            f"{ours}; not touched. {advice}.")
+  if theirs.get("fingerprint") != identity["fingerprint"]:
+    return (f"{run_dir} holds trial {theirs.get('trial_id')} of config fingerprint "
+            f"{theirs.get('fingerprint')}, but trial {identity['trial_id']} of this study (id "
+            f"{identity['study_id']}) now has config fingerprint {identity['fingerprint']}: its "
+            f"config changed since it started; not touched. {advice}.")
+  return None
+
+
+def _status_message(run_dir: str, states, since: str) -> Optional[str]:
+  """status.json's message when its state is one of `states` and this attempt wrote it (its
+  'updated' time is not before `since`); None otherwise, or when status.json is unreadable."""
+  try:
+    status = run_dir_lib.read_status(run_dir)
+  except Exception:  # pylint: disable=broad-except  # Only a nicer line is at stake.
+    return None
+  if not isinstance(status, dict) or status.get("state") not in states:
+    return None
+  message = status.get("message")
+  updated = status.get("updated")
+  if not isinstance(message, str) or not message.strip():
+    return None
+  if isinstance(updated, str) and updated < since:
+    return None  # A previous attempt's: this one failed before writing its own.
+  return message.strip().splitlines()[0]
+
+
+def _train_error_line(tail: str, trial_id: Any) -> Optional[str]:
+  """The last `compare_gan train: ...` line of this attempt's output in a log's tail."""
+  header = f"==== trial {trial_id} on "
+  lines = tail.splitlines()
+  starts = [i for i, line in enumerate(lines) if line.startswith(header)]
+  for line in reversed(lines[starts[-1] + 1:] if starts else lines):
+    if line.startswith(TRAIN_ERROR_PREFIX):
+      return line.strip()
+  return None
+
+
+def failure_reason(run_dir: str, log_path: str, trial_id: Any, returncode: Optional[int],
+                   started: str) -> str:
+  """Why an attempt that exited with `returncode` failed, as one line when the run said so:
+  status.json's message (state failed or interrupted, written by this attempt), else the last
+  `compare_gan train: ` line this attempt logged, else 'exit status N:' and the log's tail."""
+  message = _status_message(run_dir, ("failed", "interrupted"), started)
+  if message:
+    return message
+  line = _train_error_line(_tail(log_path, lines=10**6, max_chars=64 * 1024), trial_id)
+  return line or f"exit status {returncode}:\n{_tail(log_path)}"
+
+
 def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   """Runs one trial to its end as a `compare_gan train` subprocess and reports it by value.
 
   Args:
     task: {'trial_id', 'run_dir', 'gin_configs' (absolute paths), 'bindings', 'schedule',
-      'eval_every_steps' (or None), 'timeout_s' (or None), 'python' (the interpreter; None:
-      this process's)}. The subprocess's stdout and stderr are appended to RUN_DIR/trial.log
-      (a re-queued trial resumes from its checkpoints in the same run directory).
+      'eval_every_steps' (or None), 'timeout_s' (the attempt's wall-clock limit in seconds, or
+      None), 'python' (the interpreter; None: this process's), 'session' (the driver run, for
+      `terminate_trials`), 'identity' (what trial.json records, see `claim_run_dir`; the
+      driver always gives it; None only for a one-off trial in a fresh directory, as
+      scripts/bench_sweep.py runs)}. The subprocess's stdout and stderr are appended to
+      RUN_DIR/trial.log (a re-queued trial resumes from its checkpoints in the same run
+      directory).
 
   Returns:
-    {'trial_id', 'status' ('done' | 'failed' | 'diverged'), 'returncode', 'error' (None, the
-    last lines of trial.log, or 'timeout after N s'), 'host', 'started', 'finished', 'seconds',
-    'records' (the run's metrics.jsonl records, `run_dir.read_metrics`)}. Exit status 3
-    (`run_dir.EXIT_DIVERGED`) is 'diverged' and any other non-zero status 'failed'; a trial's
-    failure never raises.
+    {'trial_id', 'status' ('done' | 'failed' | 'diverged' | 'refused'), 'returncode', 'error'
+    (None; 'timeout after N s'; the one-line reason of `failure_reason`; status.json's
+    divergence message; or why the run directory was refused), 'host', 'started',
+    'finished', 'seconds', 'records' (the run's metrics.jsonl records,
+    `run_dir.read_metrics`)}. Exit status 3 (`run_dir.EXIT_DIVERGED`) is 'diverged' and any
+    other non-zero status 'failed'; 'refused' means nothing ran and nothing was written. A
+    trial's failure never raises.
   """
   run_dir = task["run_dir"]
+  host, started, start = socket.gethostname(), run_dir_lib.now(), time.time()
+
+  def ended(status: str, error: str) -> Dict[str, Any]:
+    return dict(trial_id=task["trial_id"], status=status, returncode=None, error=error,
+                host=host, started=started, finished=run_dir_lib.now(),
+                seconds=time.time() - start, records=[])
+
+  if task.get("identity") is not None:
+    try:
+      refusal = claim_run_dir(run_dir, task["identity"])
+    except OSError as e:
+      return ended("failed", f"cannot prepare the run directory {run_dir}: {e}")
+    if refusal is not None:
+      return ended("refused", refusal)
   # gs:// and friends: log locally, copy into the run at the end.
   remote = run_dir_lib.is_remote(run_dir)
   if remote:
@@ -164,7 +314,6 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   command = trial_command(task)
-  host, started, start = socket.gethostname(), run_dir_lib.now(), time.time()
   timeout_s = task.get("timeout_s")
   error = None
   with open(log_path, "ab") as log:
@@ -195,15 +344,15 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
           _live.get(session, {}).pop(proc.pid, None)
   seconds = time.time() - start
   if error is None and returncode != 0:
-    error = f"exit status {returncode}:\n{_tail(log_path)}"
+    error = failure_reason(run_dir, log_path, task["trial_id"], returncode, started)
   if error is None:
     status = "done"
   elif returncode == run_dir_lib.EXIT_DIVERGED and not error.startswith("timeout"):
     status = "diverged"
   else:
     status = "failed"
-  if status == "diverged":
-    error = _divergence(run_dir) or error
+  if status == "diverged":  # 'diverged at step 7: non-finite loss (...)'
+    error = _status_message(run_dir, ("diverged",), started) or error
 
   try:
     records = run_dir_lib.read_metrics(run_dir)
@@ -216,15 +365,6 @@ def run_trial(task: Dict[str, Any]) -> Dict[str, Any]:
   return dict(trial_id=task["trial_id"], status=status, returncode=returncode, error=error,
               host=host, started=started, finished=run_dir_lib.now(), seconds=seconds,
               records=records)
-
-
-def _divergence(run_dir: str) -> Optional[str]:
-  """status.json's message of a diverged run ('diverged at step 7: non-finite loss (...)')."""
-  try:
-    status = run_dir_lib.read_status(run_dir) or {}
-  except Exception:  # pylint: disable=broad-except  # Only a nicer message is at stake.
-    return None
-  return status.get("message") if status.get("state") == "diverged" else None
 
 
 def _copy_log(log_path: str, run_dir: str) -> None:

@@ -1,7 +1,10 @@
 """A sweep's state: `<workdir>/study.db` (SQLite, WAL) and the driver lock (DESIGN section 7).
 
-  meta     the study spec ('study_name', 'study_text', 'study_path', 'created', 'schema_version',
-           'objective_metric', 'objective_mode', 'objective_reduce')
+  meta     the study: 'study_id' (a random id, new with every study.db; each trial directory
+           records it in trial.json), 'study_name', 'study_path', 'study_text' (the study as
+           parsed, base configs included: `Study.text`), 'study_fingerprint' (its SHA-256),
+           'fingerprint_version', 'created', 'schema_version', 'objective_metric',
+           'objective_mode', 'objective_reduce'
   trials   one row per trial: setting, labels, params, seed, source, status, objective, run
            directory, host, timings, attempts and the reason of a failure
   results  every evaluated (trial, step, metric) with its value and protocol card
@@ -13,25 +16,41 @@ In WAL mode readers (`compare_gan report`, pandas) never block the driver and se
 rows only. SQLite locking needs a local file system: keep the workdir local even when the
 trials' run directories live on a shared or gs:// path.
 
-Only one driver may own a workdir: `DriverLock` holds an exclusive `flock` on
-`<workdir>/driver.lock` for the driver's lifetime. The operating system releases it when the
-process ends in any way (SIGKILL included), so a crashed driver never leaves a stale lock.
+A study.db written before study ids and fingerprints (fingerprint version 1: 'study_text' was
+the parsed study.* and the raw study file, no base configs, no id) is still read by everything,
+and `init_study` upgrades it once when the study's parsed study.* is unchanged: it records an
+id and today's fingerprint (base configs as they are now). Its trial directories have no
+trial.json, so the driver refuses to restart a trial in one that exists (move it aside).
+
+A file that SQLite cannot read (not a database, truncated, malformed) raises `StoreUnreadable`
+naming it, at open (`PRAGMA quick_check`), never a traceback halfway through a sweep.
+
+Only one driver may own a workdir: `driver_lock` holds `<workdir>/driver.lock` for the driver's
+lifetime (run_dir.DirectoryLock, as a trainer holds its run directory: an flock the operating
+system releases when the process ends in any way, SIGKILL included, so a crashed driver never
+leaves a stale lock).
 """
 
 import contextlib
 import difflib
-import fcntl
 import json
 import math
 import os
+import pathlib
 import socket
 import sqlite3
+import uuid
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from compare_gan import run_dir as run_dir_lib
 from compare_gan.sweep import study as study_lib
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # The tables; the meta keys added since are read when present.
+# How 'study_text' and 'study_fingerprint' are made: "2" Study.text (study.* and base configs, as
+# parsed) and its SHA-256; "1" (no key) study.* as parsed plus the raw study file.
+FINGERPRINT_VERSION = "2"
+_LEGACY_HEAD = "# study.* as parsed (gin.config_str()):\n"  # Version 1's study_text ...
+_LEGACY_FILE = "\n# study file:\n"  # ... and the raw file that followed the parsed part.
 DATABASE = "study.db"
 LOCK = "driver.lock"
 STATUSES = ("pending", "running", "done", "failed", "diverged")
@@ -92,8 +111,65 @@ class StudyMismatch(ValueError):
   """The workdir holds a different study than the one given."""
 
 
-class DriverBusy(RuntimeError):
-  """Another driver holds the workdir's lock."""
+DriverBusy = run_dir_lib.Busy  # Another driver holds the workdir's lock.
+
+
+class StoreUnreadable(RuntimeError):
+  """study.db is not a readable SQLite database (not one at all, truncated, malformed)."""
+
+
+def check_readable(db: sqlite3.Connection, path: str) -> None:
+  """Checks that SQLite can read every page of the database open on `db` (`PRAGMA
+  quick_check`, linear in its size: milliseconds for a sweep's study.db).
+
+  Raises:
+    StoreUnreadable: naming `path` and SQLite's reason.
+  """
+  try:
+    problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+  except sqlite3.OperationalError:
+    raise  # Cannot open or lock it (permissions, a missing directory): not a damaged file.
+  except sqlite3.DatabaseError as e:  # "file is not a database", "... disk image is malformed"
+    problems = [str(e)]
+  if problems != ["ok"]:
+    raise StoreUnreadable(f"{path} is not a readable SQLite database ({problems[0]})")
+
+
+def check_not_empty(path: str) -> None:
+  """SQLite takes an empty file for a new database; an empty study.db is a truncated one.
+
+  Raises:
+    StoreUnreadable: `path` exists and has 0 bytes.
+  """
+  if os.path.isfile(path) and os.path.getsize(path) == 0:
+    raise StoreUnreadable(f"{path} is not a readable SQLite database (it is empty: 0 bytes)")
+
+
+def check_file(path: str) -> None:
+  """When `path` exists, checks that it is a readable SQLite database, read-only and without
+  creating anything: for a caller that wants to fail fast, before seconds of other work.
+
+  Raises:
+    StoreUnreadable: it exists and is not readable (empty, truncated, corrupt).
+  """
+  if not os.path.isfile(path):
+    return
+  check_not_empty(path)
+  uri = pathlib.Path(path).resolve().as_uri() + "?mode=ro"
+  with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30.0)) as db:
+    check_readable(db, path)
+
+
+def _diff(old: str, new: str, old_label: str, new_label: str) -> str:
+  return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), old_label,
+                                      new_label))
+
+
+def _legacy_spec(study_text: str) -> Optional[str]:
+  """The parsed study.* part of a version-1 'study_text', or None when it is not one."""
+  if not study_text.startswith(_LEGACY_HEAD) or _LEGACY_FILE not in study_text:
+    return None
+  return study_text[len(_LEGACY_HEAD):study_text.index(_LEGACY_FILE)]
 
 
 def stored_objective(meta: Dict[str, str]) -> Tuple[str, str]:
@@ -130,8 +206,15 @@ class Store:
 
   def __init__(self, path: str, busy_timeout_s: float = 30.0):
     self.path = path
+    self.upgraded = False  # Whether init_study upgraded a version-1 study record.
+    check_not_empty(path)
     # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
     self._db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    try:
+      check_readable(self._db, path)
+    except BaseException:
+      self._db.close()
+      raise
     self._db.row_factory = sqlite3.Row
     mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if mode.lower() != "wal":
@@ -174,33 +257,69 @@ class Store:
     return {row["key"]: row["value"] for row in self._db.execute("SELECT key, value FROM meta")}
 
   def init_study(self, study: study_lib.Study) -> bool:
-    """Binds the store to `study` (its name, text, path and objective). Returns True on the
-    first run (meta written), False when resuming the same study.
+    """Binds the store to `study`: on the first run records it (a new random study id, its
+    name, path, text, fingerprint and objective); later, checks that it is the same study.
+    Returns True on the first run, False when resuming (`self.upgraded` says whether a
+    version-1 record was upgraded on the way).
 
     Raises:
-      StudyMismatch: the store holds another study (the message has a unified diff).
+      StudyMismatch: the store holds another study, or the same study.* whose base configs
+        (or files they include) changed; the message has a unified diff.
     """
     with self._transaction() as db:
       stored = {row["key"]: row["value"] for row in db.execute("SELECT key, value FROM meta")}
       if not stored:
-        rows = dict(study_name=study.name, study_text=study.text, study_path=study.path,
-                    created=run_dir_lib.now(), schema_version=SCHEMA_VERSION,
-                    objective_metric=study.objective.metric, objective_mode=study.objective.mode,
-                    objective_reduce=study.objective.reduce)
+        rows = dict(study_id=uuid.uuid4().hex, study_name=study.name, study_text=study.text,
+                    study_fingerprint=study_lib.fingerprint(study.text), study_path=study.path,
+                    fingerprint_version=FINGERPRINT_VERSION, created=run_dir_lib.now(),
+                    schema_version=SCHEMA_VERSION, objective_metric=study.objective.metric,
+                    objective_mode=study.objective.mode, objective_reduce=study.objective.reduce)
         db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", sorted(rows.items()))
         return True
-    if stored.get("schema_version") != SCHEMA_VERSION:
-      raise StudyMismatch(f"{self.path} has schema version {stored.get('schema_version')!r}; "
-                          f"this compare_gan writes {SCHEMA_VERSION!r}. Use a new --workdir.")
-    if stored.get("study_text") != study.text:
-      diff = "".join(difflib.unified_diff(
-          stored.get("study_text", "").splitlines(True), study.text.splitlines(True),
-          f"study in {self.path}", f"study from {study.path}"))
-      raise StudyMismatch(
-          f"{self.path} holds a different study ({stored.get('study_name')!r} from "
-          f"{stored.get('study_path')}) than {study.path}; its trials would not be comparable. "
-          f"Resume with the same study file and --gin_bindings, or use a new --workdir.\n{diff}")
-    return False
+      if stored.get("schema_version") != SCHEMA_VERSION:
+        raise StudyMismatch(f"{self.path} has schema version {stored.get('schema_version')!r}; "
+                            f"this compare_gan writes {SCHEMA_VERSION!r}. Use a new --workdir.")
+      version = stored.get("fingerprint_version", "1")
+      if version == FINGERPRINT_VERSION:
+        if stored.get("study_fingerprint") != study_lib.fingerprint(study.text):
+          raise self._mismatch(stored, stored.get("study_text") or "", study.text, study)
+        return False
+      if version != "1":
+        raise StudyMismatch(
+            f"{self.path} records its study in a format this compare_gan does not know "
+            f"(fingerprint_version {version!r}; it reads '1' and {FINGERPRINT_VERSION!r}). "
+            "Run it with the compare_gan that wrote it, or use a new --workdir.")
+      legacy = _legacy_spec(stored.get("study_text") or "")
+      if legacy is None:
+        raise self._mismatch(stored, stored.get("study_text") or "", study.text, study)
+      if legacy != study.spec_text:
+        raise self._mismatch(stored, legacy, study.spec_text, study)
+      # The same study.* (comments aside); its base configs were never recorded, so today's
+      # are, with an id for its trial directories from now on.
+      rows = dict(study_id=uuid.uuid4().hex, study_text=study.text,
+                  study_fingerprint=study_lib.fingerprint(study.text),
+                  fingerprint_version=FINGERPRINT_VERSION, upgraded=run_dir_lib.now())
+      db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                     sorted(rows.items()))
+      self.upgraded = True
+      return False
+
+  def _mismatch(self, stored: Dict[str, str], old: str, new: str,
+                study: study_lib.Study) -> StudyMismatch:
+    return StudyMismatch(
+        f"{self.path} holds a different study ({stored.get('study_name')!r} from "
+        f"{stored.get('study_path')}) than {study.path} and its base configs give now; its "
+        "trials would not be comparable. Resume with the same study file, --gin_bindings and "
+        "base config values (comments and layout may differ), or use a new --workdir.\n"
+        + _diff(old, new, f"study in {self.path}", f"study from {study.path}"))
+
+  @property
+  def study_id(self) -> str:
+    """The id `init_study` recorded; trial directories name it in their trial.json."""
+    study_id = self.meta().get("study_id")
+    if not study_id:
+      raise KeyError(f"{self.path} records no study id yet; call init_study first.")
+    return study_id
 
   # ------------------------------------------------------------------------------------------
   # Trials
@@ -261,6 +380,16 @@ class Store:
     """running -> pending (trials a dead driver left behind); returns how many."""
     with self._transaction() as db:
       return db.execute("UPDATE trials SET status = 'pending' WHERE status = 'running'").rowcount
+
+  def requeue_trial(self, trial_id: int) -> None:
+    """running -> pending, not counting the attempt: the trial never started (its run
+    directory was refused, and the sweep stopped)."""
+    with self._transaction() as db:
+      cursor = db.execute(
+          "UPDATE trials SET status = 'pending', attempts = MAX(attempts - 1, 0) "
+          "WHERE id = ? AND status = 'running'", (trial_id,))
+      if cursor.rowcount != 1:
+        raise KeyError(f"no running trial with id {trial_id} in {self.path}")
 
   def trials(self, status: Optional[str] = None) -> List[dict]:
     """Trials in id order (labels and params decoded), optionally only those in `status`."""
@@ -352,37 +481,10 @@ class Store:
 # --------------------------------------------------------------------------------------------
 # The driver lock
 # --------------------------------------------------------------------------------------------
-class DriverLock:
-  """An exclusive `flock` on `<workdir>/driver.lock`, held while the context is open.
-
-  Raises:
-    DriverBusy: (on enter) another process holds it; the message names its pid, host and start.
-  """
-
-  def __init__(self, workdir: str):
-    self.path = os.path.join(workdir, LOCK)
-    self._fd: Optional[int] = None
-
-  def __enter__(self) -> "DriverLock":
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # BlockingIOError: someone else holds it.
-      holder = os.read(fd, 4096).decode(errors="replace").strip() or "an unknown process"
-      os.close(fd)
-      raise DriverBusy(
-          f"{os.path.dirname(self.path)} is in use by another `compare_gan sweep` driver "
-          f"({holder}). Only one driver may run a workdir: wait for it to end or stop it (it "
-          "can be killed at any moment; its running trials are re-queued), or use another "
-          "--workdir.") from None
-    os.ftruncate(fd, 0)
-    holder = f"pid {os.getpid()} on {socket.gethostname()} since {run_dir_lib.now()}\n"
-    os.pwrite(fd, holder.encode(), 0)
-    self._fd = fd
-    return self
-
-  def __exit__(self, *exc_info) -> None:
-    if self._fd is not None:
-      fcntl.flock(self._fd, fcntl.LOCK_UN)
-      os.close(self._fd)
-      self._fd = None
+def driver_lock(workdir: str) -> run_dir_lib.DirectoryLock:
+  """The driver's lock of a workdir (`driver.lock`, run_dir.DirectoryLock): held while the
+  driver runs; a second driver is refused with `DriverBusy`, naming the holder."""
+  return run_dir_lib.DirectoryLock(
+      workdir, LOCK, "`compare_gan sweep` driver",
+      "Only one driver may run a workdir: wait for it to end or stop it (it can be killed at "
+      "any moment; its running trials are re-queued), or use another --workdir.")

@@ -24,6 +24,12 @@ REDUCES = ("best", "last")
 SEED_BINDING = "train.seed"
 
 
+def fingerprint(text: str) -> str:
+  """The SHA-256 (hex) of a canonical config text: a study's `Study.text`, or a trial's
+  parsed config (`study_file.trial_fingerprint`)."""
+  return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclasses.dataclass
 class Setting:
   """One cell of the study's axes: the bindings its axis values set, and what to sweep.
@@ -122,10 +128,16 @@ def _short_value(value: Any) -> str:
 
 @dataclasses.dataclass
 class Study:
-  """A parsed, validated study (module docstring); `study_file.load_study` builds it."""
+  """A parsed, validated study (module docstring); `study_file.load_study` builds it.
+
+  Its identity is `text`: `spec_text` (the study's `study.*` bindings as gin parsed them) and
+  `configs_text` (every file its trial configs read, base configs and their includes, as gin
+  parsed them). Parsed, not raw: comments and layout are not part of it.
+  """
   name: str
   path: str
-  text: str
+  spec_text: str
+  configs_text: str
   base_configs: List[str]
   base_bindings: List[str]
   parameters: Dict[str, List[str]]
@@ -138,6 +150,17 @@ class Study:
   eval_every_steps: Optional[int]
   failure_value: Optional[float]
   trial_timeout_s: Optional[float]
+
+  @property
+  def text(self) -> str:
+    """The canonical text of the study that study.db records and compares on resume."""
+    return ("# study.* as parsed (gin.config_str()):\n" + self.spec_text +
+            "\n" + self.configs_text)
+
+  @property
+  def fingerprint(self) -> str:
+    """`fingerprint(self.text)`."""
+    return fingerprint(self.text)
 
   def setting(self, key: str) -> Setting:
     """The setting with this key."""

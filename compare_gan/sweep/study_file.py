@@ -17,6 +17,10 @@ A study file binds the arguments of one gin configurable, `study`:
   study.budget = 8            # proposals per setting from the space (random, gp)
   study.seeds = [0]           # every point is trained once per seed (`train.seed = S`)
   study.objective = 'fid_score'   # the metric; mode 'min'|'max'; reduce 'best'|'last'
+  study.schedule = 'train_and_eval'   # or 'eval_after_train'; eval_every_steps: None or N
+  study.failure_value = None  # told for failed/diverged trials (None: worst + range)
+  study.trial_timeout_s = 3600    # wall-clock seconds per trial attempt (None: no limit);
+                                  # a trial past it is killed and recorded failed
 
 The axes are crossed into settings (the GAN Landscape's loss x penalty x normalization x
 architecture cells); each setting gets the study's space and grid, changed by its axis values'
@@ -29,6 +33,13 @@ and everything is checked before any trial starts: unknown study keys, parameter
 kinds and bounds, and, per setting, that the complete trial config parses with
 `compare_gan.config.parse_gin` (so an unknown gin name fails here, naming it). That check
 imports every component, TensorFlow included, on first use; the rest of this module does not.
+
+The study's identity (`Study.text`, recorded in study.db) is what gin parsed, never the raw
+files: the `study.*` bindings (`gin.config_str()` of the study file and its bindings) and the
+base configs with every file they `include` (`config_files_text`, one parse of them all, in
+order). A comment, a blank line, indentation or a line break is not a change; a value is,
+including the text inside a quoted binding such as 'train.training_steps = 200'. Each trial's
+own identity is `trial_fingerprint`: the hash of its complete parsed config.
 """
 
 import contextlib
@@ -41,6 +52,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import gin
 
+from compare_gan import config
 from compare_gan.sweep import space as space_lib
 from compare_gan.sweep import study as study_lib
 from compare_gan.sweep import sweepers as sweepers_lib
@@ -279,10 +291,10 @@ def _check_spec(spec: dict, study_dir: str) -> dict:
     raise ValueError("study.base_configs is required: the gin file(s) every trial trains "
                      "from, relative to the study file.")
   out["base_configs"] = []
-  for config in configs:
-    resolved = os.path.normpath(os.path.join(study_dir, os.path.expanduser(config)))
+  for given in configs:
+    resolved = os.path.normpath(os.path.join(study_dir, os.path.expanduser(given)))
     if not os.path.isfile(resolved):
-      raise ValueError(f"study.base_configs: {config!r} (resolved to {resolved}) does not "
+      raise ValueError(f"study.base_configs: {given!r} (resolved to {resolved}) does not "
                        "exist; relative paths are relative to the study file.")
     out["base_configs"].append(resolved)
   out["base_bindings"] = _str_list("study.base_bindings", spec["base_bindings"])
@@ -348,6 +360,62 @@ def _check_points(study: study_lib.Study, uses_space: bool) -> None:
                      "space or grid; remove them or give them values.")
 
 
+def config_files_text(paths: Sequence[str]) -> str:
+  """What the trial configs read from files, as gin parsed it: the config files at `paths`
+  (a study's base configs) parsed in order in an isolated gin state, every `include` resolved
+  as gin resolves it, as `gin.config_str()`, under a line naming the files and their includes.
+
+  Comments and layout drop out (the parsed bindings are compared, not the text); an edited
+  value, a binding added or removed, or an included file's change shows up.
+
+  Raises:
+    ValueError: the files do not parse on their own (an unknown name, a missing include).
+  """
+  from compare_gan import config  # Registers every component (TensorFlow: seconds, once).
+  config.load_components()
+  includes: List[str] = []
+
+  def walk(parsed) -> None:
+    for nested in parsed.includes:
+      includes.append(nested.filename)
+      walk(nested)
+
+  with isolated_gin_config():
+    for path in paths:
+      try:
+        walk(gin.parse_config_file(path))
+      except config.GIN_ERRORS + (OSError,) as e:
+        raise ValueError(f"study.base_configs: {path} does not parse: "
+                         f"{config.gin_message(e)}") from None
+    text = gin.config_str()
+  names = ", ".join(os.path.basename(p) for p in paths)
+  return (f"# study.base_configs as parsed (gin.config_str()): {names}; files they include: "
+          f"{', '.join(includes) or 'none'}\n{text}")
+
+
+def trial_fingerprint(study: study_lib.Study, setting: study_lib.Setting,
+                      params: Dict[str, Any], seed: int) -> str:
+  """The identity of one trial's complete config: `study_lib.fingerprint` of the config that
+  the study's base configs and `study.trial_bindings(setting, params, seed)` parse to
+  (`gin.config_str()`, in an isolated gin state). A trial's run directory records it
+  (executors.TRIAL_JSON); it changes with any value the trial trains with, never with the
+  paths, comments or layout of the files.
+
+  Raises:
+    ValueError: the trial config does not parse (e.g. a base config edited since the study
+      was loaded).
+  """
+  from compare_gan import config
+  bindings = study.trial_bindings(setting, params, seed)
+  with isolated_gin_config():
+    try:
+      config.parse_gin(study.base_configs, bindings)
+    except (ValueError, KeyError, TypeError, SyntaxError, FileNotFoundError) as e:
+      raise ValueError(f"setting {setting.key!r}: the trial config of {params} (seed {seed}) "
+                       f"does not parse: {e}") from None
+    return study_lib.fingerprint(gin.config_str())
+
+
 def _representative(setting: study_lib.Setting) -> Dict[str, Any]:
   params = {d.name: d.representative() for d in setting.space}
   if setting.grid:
@@ -401,15 +469,14 @@ def load_study(path: str, bindings: Sequence[str] = ()) -> study_lib.Study:
   path = os.path.abspath(os.fspath(path))
   if not os.path.isfile(path):
     raise ValueError(f"study file {path} does not exist.")
-  with open(path) as f:
-    file_text = f.read()
   bindings = [bindings] if isinstance(bindings, str) else list(bindings)
   valid = ", ".join(f"study.{k}" for k in STUDY_KEYS)
   with isolated_gin_config():
     try:
       gin.parse_config_files_and_bindings([path], bindings, finalize_config=False)
-    except (ValueError, KeyError, TypeError, SyntaxError) as e:
-      raise ValueError(f"study {path}: {e}\nValid study parameters: {valid}.") from None
+    except config.GIN_ERRORS as e:
+      raise ValueError(f"study {path}: {config.gin_message(e)}; valid study parameters: "
+                       f"{valid}.") from None
     for scope, selector in gin.config._CONFIG:
       if selector == "gin.macro":
         continue
@@ -419,9 +486,7 @@ def load_study(path: str, bindings: Sequence[str] = ()) -> study_lib.Study:
                          f"({valid}). Put training bindings in study.base_bindings or a "
                          "base config.")
     spec = study_spec()
-    config_text = gin.config_str()
-  text = ("# study.* as parsed (gin.config_str()):\n" + config_text +
-          "\n# study file:\n" + file_text)
+    spec_text = gin.config_str()
 
   checked = _check_spec(spec, os.path.dirname(path))
   parameters = _parse_parameters(spec["parameters"])
@@ -429,8 +494,9 @@ def load_study(path: str, bindings: Sequence[str] = ()) -> study_lib.Study:
   uses_space = bool(spec["space"]) or any(
       isinstance(v, dict) and v.get("space") for values in (spec["axes"] or {}).values()
       for v in values.values())
-  study = study_lib.Study(path=path, text=text, parameters=parameters, settings=settings,
-                          **checked)
+  study = study_lib.Study(path=path, spec_text=spec_text,
+                          configs_text=config_files_text(checked["base_configs"]),
+                          parameters=parameters, settings=settings, **checked)
   _check_points(study, uses_space)
   _check_trial_configs(study)
   return study

@@ -10,10 +10,11 @@ over when checkpoints exist but none can be read.
 
 import os
 import re
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import run_dir
 
 PREFIX = "ckpt"
@@ -30,36 +31,51 @@ class Checkpoints:
   def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int,
                log: Callable[[str], None] = print):
     if max_to_keep is not None and max_to_keep < 1:
-      raise ValueError(f"train.keep_checkpoint_max={max_to_keep} must be >= 1 (or None: all).")
+      raise config.ConfigError(
+          f"train.keep_checkpoint_max={max_to_keep} must be >= 1 (or None: all).")
     self.checkpoint, self.directory, self._log = checkpoint, directory, log
     state_file = os.path.join(directory, "checkpoint")
+    readable = False
     if tf.io.gfile.exists(state_file):
       try:
         readable = tf.train.get_checkpoint_state(directory) is not None
         problem = "it does not parse"
       except Exception as e:  # pylint: disable=broad-except
-        readable, problem = False, _first_line(e)
+        readable, problem = False, run_dir.one_line(e)
       if not readable:  # Damaged: list the checkpoint files instead (`candidates`).
         self._log(f"checkpoint state file {state_file} is unreadable ({problem}); moving it "
-                  "to checkpoint.corrupt and looking for checkpoint files instead")
+                  "to checkpoint.corrupt and rebuilding it from the checkpoint files")
         tf.io.gfile.rename(state_file, state_file + ".corrupt", overwrite=True)
+    on_disk = self._files()
+    if not readable and on_disk:
+      # The manager prunes only the checkpoints its state file lists: without this, the
+      # checkpoints written before the state file was lost would be kept forever.
+      # Timestamps after the "last preserved" one mark them as prunable.
+      times = [tf.io.gfile.stat(p + ".index").mtime_nsec / 1e9 for p in on_disk]
+      tf.compat.v1.train.update_checkpoint_state(
+          directory, on_disk[-1], all_model_checkpoint_paths=on_disk,
+          all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1.0)
     self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
                                               checkpoint_name=PREFIX)
+
+  def _files(self) -> List[str]:
+    """Prefixes of the complete checkpoint files in the directory, oldest first."""
+    found = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(self.directory,
+                                                                       f"{PREFIX}-*.index"))]
+    return sorted((os.path.normpath(p) for p in found if step_of(p) >= 0), key=step_of)
 
   def candidates(self) -> List[str]:
     """Checkpoint prefixes, newest first: the state file's list, then any other complete
     checkpoint files in the directory."""
-    listed = list(self.manager.checkpoints)
-    found = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(self.directory,
-                                                                       f"{PREFIX}-*.index"))]
-    paths = {os.path.normpath(p) for p in listed + found}
+    paths = {os.path.normpath(p) for p in list(self.manager.checkpoints) + self._files()}
     return sorted(paths, key=step_of, reverse=True)
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint; returns its path, or None when there is none.
 
     Raises:
-      RuntimeError: checkpoints exist but none of them can be restored.
+      run_dir.Failure: checkpoints exist but none of them can be restored (each one's error
+        is logged).
     """
     candidates = self.candidates()
     errors = []
@@ -71,22 +87,18 @@ class Checkpoints:
         return path
       except Exception as e:  # pylint: disable=broad-except
         # A damaged file raises many kinds of errors (DataLossError, IndexError, ...).
-        errors.append(f"{path}: {_first_line(e)}")
-        self._log(f"checkpoint {path} is corrupt or incompatible ({_first_line(e)}); "
+        errors.append(f"{path}: {run_dir.one_line(e)}")
+        self._log(f"checkpoint {path} is corrupt or incompatible ({run_dir.one_line(e)}); "
                   "trying the previous one")
     if candidates:
-      raise RuntimeError(f"None of the {len(candidates)} checkpoints in {self.directory} can be "
-                         "restored:\n  " + "\n  ".join(errors) + "\nMove the directory away to "
-                         "start the run over, or restore a backup.")
+      raise run_dir.Failure(
+          f"none of the {len(candidates)} checkpoints in {self.directory} can be restored "
+          f"(newest: {errors[0]}); the run is not started over on its own: restore a backup, "
+          "or move the run directory away to train from scratch.")
     return None
 
   def save(self, step: int) -> str:
     return self.manager.save(checkpoint_number=step)
-
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,24 +120,22 @@ def list_checkpoints(model_dir: str) -> Dict[int, str]:
 
 def select_checkpoints(model_dir: str, *, step: Optional[int] = None, all_steps: bool = False,
                        eval_every_steps: Optional[int] = None,
-                       skip_evaluated: bool = True) -> Dict[int, str]:
+                       skip_steps: Optional[Set[int]] = None) -> Dict[int, str]:
   """The checkpoints to score: one `step`, or every one (`all_steps`; only multiples of
-  `eval_every_steps` when given, skipping those already in metrics.jsonl), or the latest."""
+  `eval_every_steps` when given, leaving out `skip_steps`: those already scored under the
+  protocol, as the evaluator says), or the latest."""
   available = list_checkpoints(model_dir)
   if not available:
     raise FileNotFoundError(f"No checkpoints in {os.path.join(model_dir, run_dir.CHECKPOINTS)};"
                             " train first (compare_gan train --model_dir ...).")
   if step is not None:
     if step not in available:
-      raise ValueError(f"No checkpoint for step {step} in {model_dir}; available steps: "
-                       f"{sorted(available)}.")
+      raise config.ConfigError(f"No checkpoint for step {step} in {model_dir}; available "
+                               f"steps: {sorted(available)}.")
     return {step: available[step]}
   if not all_steps:
     last = max(available)
     return {last: available[last]}
   chosen = {s: p for s, p in available.items()
             if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
-  if skip_evaluated:
-    done = run_dir.evaluated_steps(model_dir)
-    chosen = {s: p for s, p in chosen.items() if s not in done}
-  return chosen
+  return {s: p for s, p in chosen.items() if s not in (skip_steps or set())}

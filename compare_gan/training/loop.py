@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import data
 from compare_gan import run_dir
 from compare_gan.data import base as data_base
@@ -44,8 +45,9 @@ from compare_gan.training import summaries as summaries_lib
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
 
 
-class Diverged(Exception):
-  """A loss became NaN or Inf; status.json says `diverged` at that step."""
+class Diverged(run_dir.Failure):
+  """A loss became NaN or Inf; status.json says `diverged` at that step (exit status 3)."""
+  exit_code = run_dir.EXIT_DIVERGED
 
   def __init__(self, step: int, losses: Dict[str, float]):
     self.step, self.losses = step, losses
@@ -97,19 +99,39 @@ def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQ
     Diverged: a loss became NaN/Inf (status.json records the step; checkpoints stay intact).
   """
   settings = dict(locals())
+  lock = run_dir.run_lock(model_dir)
   try:
-    return _train(**settings)
+    return _train(lock=lock, **settings)
   except Diverged:
     raise
   except BaseException as e:
-    if not dry_run and tf.io.gfile.isdir(model_dir):
-      previous = run_dir.read_status(model_dir) or {}
-      message = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-      run_dir.write_status(model_dir, "failed", previous.get("step", 0), training_steps, message)
+    if lock.held:  # Only the trainer that holds the run writes its status.
+      _record_failure(model_dir, training_steps, e, log)
     raise
+  finally:
+    lock.release()
 
 
-def _train(model_dir: str, *, batch_size: int, training_steps: int,
+def _record_failure(model_dir: str, training_steps: int, error: BaseException,
+                    log: Callable[[str], None]) -> None:
+  """Writes status.json `interrupted` (SIGINT, SIGTERM) or `failed` with the error's first
+  line. A status that cannot be written (a full disk, a read-only directory) is logged, never
+  raised: it must not hide the error being reported."""
+  if isinstance(error, run_dir.Terminated):
+    state, message = "interrupted", "terminated (SIGTERM)"
+  elif isinstance(error, KeyboardInterrupt):
+    state, message = "interrupted", "interrupted (SIGINT)"
+  else:
+    state, message = "failed", run_dir.one_line(error)
+  try:
+    previous = run_dir.read_status(model_dir) or {}
+    run_dir.write_status(model_dir, state, previous.get("step", 0), training_steps, message)
+  except Exception as e:  # pylint: disable=broad-except
+    log(f"WARNING: cannot record {state!r} in {os.path.join(model_dir, run_dir.STATUS)}: "
+        f"{run_dir.one_line(e)}")
+
+
+def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, training_steps: int,
            save_checkpoints_steps: int, keep_checkpoint_max: Optional[int], seed: int,
            strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
            log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
@@ -125,10 +147,10 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
                       ("summary_every_steps", summary_every_steps),
                       ("image_summary_every_steps", image_summary_every_steps)]:
     if not isinstance(value, int) or value < (0 if name == "training_steps" else 1):
-      raise ValueError(f"train.{name}={value!r} must be a positive integer.")
+      raise config.ConfigError(f"train.{name}={value!r} must be a positive integer.")
   if mixed_precision not in PRECISIONS:
-    raise ValueError(f"train.mixed_precision={mixed_precision!r}; valid: "
-                     f"{', '.join(map(repr, PRECISIONS))}.")
+    raise config.ConfigError(f"train.mixed_precision={mixed_precision!r}; valid: "
+                             f"{', '.join(map(repr, PRECISIONS))}.")
   keras.mixed_precision.set_global_policy(mixed_precision or "float32")
   if not dry_run:
     tf.io.gfile.makedirs(model_dir)
@@ -138,18 +160,15 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   # ------------------------------------------------------------------------------------------
   strategy_obj = strategies.make_strategy(strategy, tpu)
   chief = strategies.is_chief(strategy_obj)
+  if chief and not dry_run:
+    lock.acquire()  # Before the run is written to: a second trainer is refused here.
   replicas = strategy_obj.num_replicas_in_sync
   if batch_size % replicas:
-    raise ValueError(f"train.batch_size={batch_size} is not divisible by the {replicas} "
-                     "replicas; use a multiple of the replica count.")
+    raise config.ConfigError(f"train.batch_size={batch_size} is not divisible by the {replicas} "
+                             "replicas; use a multiple of the replica count.")
   per_replica_batch = batch_size // replicas
   dataset = dataset if dataset is not None else data.get_dataset()
   info = dataset.info
-  if chief and config_text is not None and not dry_run:
-    diff = run_dir.write_config(model_dir, config_text)
-    if diff:
-      log("WARNING: this config differs from the one the run started with (kept as "
-          "config.previous.gin); a resumed run is exact only under the same config:\n" + diff)
 
   # ------------------------------------------------------------------------------------------
   # Model and checkpoint
@@ -170,10 +189,19 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   restored = manager.restore_latest()
   start_step = int(step.numpy())
   examples_per_step = (model.disc_iters + 1) * batch_size
-  if int(data_position.numpy()) != start_step * examples_per_step:
-    raise RuntimeError(f"checkpoint {restored} holds data position {int(data_position.numpy())} "
-                       f"but step {start_step} x {examples_per_step} examples per step; was "
-                       "train.batch_size or ModularGAN.disc_iters changed?")
+  if start_step and int(data_position.numpy()) != start_step * examples_per_step:
+    raise config.ConfigError(
+        f"cannot resume from {restored}: it was trained with "
+        f"{int(data_position.numpy()) // start_step} examples per step, this config gives "
+        f"{examples_per_step} ((ModularGAN.disc_iters={model.disc_iters} + 1) x "
+        f"train.batch_size={batch_size}); restore the run's settings (see {run_dir.CONFIG} "
+        "there) or train in a new --model_dir.")
+  if chief and config_text is not None and not dry_run:
+    # Written once the checkpoint is known to fit, so a refused resume keeps the run's config.
+    diff = run_dir.write_config(model_dir, config_text)
+    if diff:
+      log("WARNING: this config differs from the one the run started with (kept as "
+          "config.previous.gin); a resumed run is exact only under the same config:\n" + diff)
   log(f"{'resumed from ' + restored if restored else 'starting'} at step {start_step} of "
       f"{training_steps}: {model.architecture.name} on {info.name} {info.image_shape}, "
       f"{replicas} replica(s) x batch {per_replica_batch}, {_parameter_summary(model)}")
@@ -234,7 +262,13 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
   window_start, window_steps = time.time(), 0
   try:
     while current < training_steps:
-      terms = train_step(iterator)
+      try:
+        terms = train_step(iterator)
+      except tf.errors.OpError as e:  # A bad input file: the pipeline's line names it.
+        line = data_base.input_error_line(e)
+        if line is None:
+          raise
+        raise run_dir.Failure(line) from None
       current += 1
       window_steps += 1
       # The one host read per step: it waits for the step to finish (no overlap of host and
@@ -269,7 +303,9 @@ def _train(model_dir: str, *, batch_size: int, training_steps: int,
           if after_checkpoint is not None:
             after_checkpoint(current, path)
   except Diverged as e:
-    log(f"ERROR: {e}; checkpoints up to step {current - 1} are intact")
+    saved = checkpoints_lib.list_checkpoints(model_dir) if chief else {}
+    log(f"ERROR: {e}; " + (f"the checkpoints up to step {max(saved)} are intact" if saved
+                           else "no checkpoint was written before it"))
     if chief:
       run_dir.write_status(model_dir, "diverged", e.step, training_steps, str(e),
                            losses={k: repr(v) for k, v in e.losses.items()}, **status_extra)

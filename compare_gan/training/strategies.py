@@ -15,6 +15,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from compare_gan import config
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -30,13 +32,15 @@ def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strateg
     return tf.distribute.MirroredStrategy()
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise ValueError("train.strategy = 'multi_worker' reads the cluster from the TF_CONFIG "
-                       "environment variable, which is not set (see "
-                       "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG).")
+      raise config.ConfigError(
+          "train.strategy = 'multi_worker' reads the cluster from the TF_CONFIG "
+          "environment variable, which is not set (see "
+          "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG).")
     try:
       json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as e:
-      raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {os.environ['TF_CONFIG']!r}") from None
+      raise config.ConfigError(
+          f"TF_CONFIG is not valid JSON ({e}): {os.environ['TF_CONFIG']!r}") from None
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
     address = tpu if tpu is not None else os.environ.get("TPU_NAME", "")
@@ -44,7 +48,7 @@ def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strateg
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
-  raise ValueError(f"Unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}.")
+  raise config.ConfigError(f"Unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}.")
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

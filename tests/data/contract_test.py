@@ -82,6 +82,16 @@ def test_contract_random_access():
   _check_contract(data_fakes.index_dataset(23), 23)
 
 
+def test_contract_image_folder(tmp_path):
+  """Files decoded in the graph, each in its own one-element dataset (random_access.py): the
+  interleave that does it must keep the order, or resume and sharding would break."""
+  ds = data_fakes.index_image_folder(tmp_path, 23)
+  batches = list(ds.eval_input(batch_size=5).as_numpy_iterator())
+  np.testing.assert_array_equal(np.concatenate([data_fakes.ids(b) for b in batches]),
+                                np.arange(23))
+  _check_contract(ds, 23)
+
+
 def test_contract_tfrecord_stream(tmp_path):
   ds, n = data_fakes.tfrecord_index_dataset(tmp_path)
   assert ds.info.num_train_examples == n

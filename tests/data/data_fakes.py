@@ -42,8 +42,8 @@ def png_bytes(array: np.ndarray) -> bytes:
   return buffer.getvalue()
 
 
-def write_tfrecords(folder, sizes, shape=(6, 6), offset=0):
-  """Files of tf.train.Examples {"image": PNG of value i, "label": i}; returns their paths."""
+def write_tfrecords(folder, sizes, shape=(6, 6), offset=0, image_key="image"):
+  """Files of tf.train.Examples {image_key: PNG of value i, "label": i}; returns their paths."""
   paths, index = [], offset
   for f, count in enumerate(sizes):
     path = os.path.join(folder, f"data-{f:05d}.tfrecord")
@@ -51,7 +51,7 @@ def write_tfrecords(folder, sizes, shape=(6, 6), offset=0):
       for _ in range(count):
         image = np.full((*shape, 3), index % 256, np.uint8)
         example = tf.train.Example(features=tf.train.Features(feature={
-            "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png_bytes(image)])),
+            image_key: tf.train.Feature(bytes_list=tf.train.BytesList(value=[png_bytes(image)])),
             "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index])),
         }))
         writer.write(example.SerializeToString())
@@ -72,6 +72,8 @@ def tfrecord_index_dataset(tmp_path, sizes=(7, 0, 9, 5), window=4):
 def ids(batch: dict) -> np.ndarray:
   if "labels" in batch:
     return batch["labels"].astype(np.int64)
+  if batch["images"].ndim == 4:  # `index_image_folder`: grey level i / 255.
+    return np.round(batch["images"][:, 0, 0, 0] * 255).astype(np.int64)
   return batch["images"][:, 0].astype(np.int64)
 
 
@@ -96,3 +98,19 @@ def image_folder(root):
       root / "nested" / "deeper" / "g.jpeg")
   (root / "notes.txt").write_text("not an image")
   return 7
+
+
+def index_image_folder(root, n: int = 23):
+  """Random-access source read from files: file i (sorted order) is a 3x2 PNG of grey level i,
+  so that after the centre crop its 2x2 image identifies it."""
+  for i in range(n):
+    Image.fromarray(np.full((3, 2, 3), i, np.uint8)).save(root / f"{i:03d}.png")
+  return data.build_dataset("image_folder", path=str(root), resolution=2)
+
+
+def truncated_image(size=(32, 32), fmt="PNG") -> bytes:
+  """An encoded image cut in half: its header announces the format, its data end early."""
+  buffer = io.BytesIO()
+  Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), np.uint8)).save(buffer,
+                                                                                      fmt)
+  return buffer.getvalue()[:len(buffer.getvalue()) // 2]

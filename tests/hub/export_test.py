@@ -5,6 +5,8 @@ on third-party (TF2 signature, TF1 tagged) modules; `train --export_evaluated`."
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -267,16 +269,23 @@ def test_export_errors_name_the_problem_and_leave_nothing_behind(ema_run, tmp_pa
   assert _cli("export", "--model_dir", no_checkpoints, "--export_dir", tmp_path / "x") == 1
   assert "No checkpoints in" in capsys.readouterr().err
   assert _cli("export", "--model_dir", ema_run["model_dir"], "--export_dir", tmp_path / "x",
-              "--step", 5) == 1
+              "--step", 5) == 2
   err = capsys.readouterr().err
   assert "No checkpoint for step 5" in err and "available steps: [1, 3]" in err
-  target = tmp_path / "taken"
-  target.mkdir()
-  (target / "keep.txt").write_text("mine")
-  assert _cli("export", "--model_dir", ema_run["model_dir"], "--export_dir", target) == 2
-  err = capsys.readouterr().err
-  assert str(target) in err and "--overwrite" in err
-  assert os.listdir(target) == ["keep.txt"]
+  taken = tmp_path / "taken"
+  taken.mkdir()
+  (taken / "keep.txt").write_text("mine")
+  for overwrite in ([], ["--overwrite"]):  # Not an export: --overwrite does not replace it.
+    assert _cli("export", "--model_dir", ema_run["model_dir"], "--export_dir", taken,
+                *overwrite) == 2
+    err = capsys.readouterr().err
+    assert str(taken) in err and "--overwrite only replaces a previous export" in err
+    assert os.listdir(taken) == ["keep.txt"]
+  target = tmp_path / "previous"
+  shutil.copytree(ema_run["ema"], target)
+  previous = {p: (target / p).read_bytes() for p in ("saved_model.pb",
+                                                     "variables/variables.index",
+                                                     f"assets/{export.METADATA_FILE}")}
 
   seen = []
 
@@ -292,15 +301,15 @@ def test_export_errors_name_the_problem_and_leave_nothing_behind(ema_run, tmp_pa
               "--overwrite", "--no_discriminator") == 1
   assert "disk full" in capsys.readouterr().err
   assert seen == [(False, ["serving_default"])]  # --no_discriminator: G only
-  assert sorted(os.listdir(tmp_path)) == ["empty", "no_checkpoints", "taken"]
-  assert os.listdir(target) == ["keep.txt"]  # the old content survives a failed overwrite
+  assert sorted(os.listdir(tmp_path)) == ["empty", "no_checkpoints", "previous", "taken"]
+  for p, content in previous.items():  # the old export survives a failed overwrite
+    assert (target / p).read_bytes() == content
   monkeypatch.undo()
 
   # A successful overwrite; exporting the same step again gives the same module.
   assert _cli("export", "--model_dir", ema_run["model_dir"], "--export_dir", target,
               "--overwrite", "--step", 3, "--no_ema") == 0
-  assert sorted(os.listdir(tmp_path)) == ["empty", "no_checkpoints", "taken"]
-  assert "keep.txt" not in os.listdir(target)
+  assert sorted(os.listdir(tmp_path)) == ["empty", "no_checkpoints", "previous", "taken"]
   first, second = _variables(ema_run["raw"]), _variables(str(target))
   assert first.keys() == second.keys() and len(first) > 10
   for key in first:
@@ -442,9 +451,59 @@ def test_third_party_modules_are_detected_and_scored(tmp_path, capsys):
   np.testing.assert_allclose(images.reshape(11, -1), expected(z, labels), atol=1e-5)
   assert _cli("sample", "--module", tf1, "--z_distribution", "uniform", "--num_classes", 10,
               "--num", 3, "--out", tmp_path / "tf1.png") == 0
-  assert _cli("sample", "--module", tmp_path / "missing", "--z_distribution", "uniform",
-              "--out", tmp_path / "x.png") == 1
-  assert "does not exist" in capsys.readouterr().err
+
+
+def _not_a_module(kind, root, ema_run):
+  """A --module path that is no SavedModel, and what the message must say about it."""
+  expected = modules.EXPECTED
+  assert expected.startswith("expected a SavedModel directory (one with saved_model.pb")
+  if kind == "missing":
+    return root / "missing", "does not exist; " + expected
+  if kind == "empty":
+    (root / "empty").mkdir()
+    return root / "empty", "is an empty directory, not a SavedModel; " + expected
+  if kind == "file":
+    (root / "grid.png").write_bytes(b"png")
+    return root / "grid.png", "is a file, not a SavedModel directory; " + expected
+  if kind == "folder":  # a directory of exports, one level too high
+    (root / "exports" / "notes").mkdir(parents=True)
+    shutil.copytree(ema_run["ema"], root / "exports" / "ema")
+    return root / "exports", ("is not a SavedModel: it has no saved_model.pb (SavedModels "
+                              "inside it: ema); " + expected)
+  run = root / "run"  # a run directory, with an export in tfhub/3/
+  shutil.copytree(ema_run["model_dir"], run)
+  shutil.copytree(ema_run["ema"], run / "tfhub" / "3")
+  return run, (f"is a compare_gan run directory, not a SavedModel: export a checkpoint "
+               f"(`compare_gan export --model_dir {run} --export_dir DIR`) and give DIR, or "
+               f"give one of its exports {run}/tfhub/<step> (steps 3)")
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "file", "folder", "run"])
+def test_a_path_that_is_no_module_is_named_before_loading(kind, ema_run, tmp_path, capsys,
+                                                          monkeypatch):
+  path, says = _not_a_module(kind, tmp_path, ema_run)
+  with pytest.raises(modules.NotAModuleError, match=re.escape(f"module {path} {says}")):
+    modules.load_module(str(path), z_distribution="uniform")
+  import tensorflow_hub as hub
+  monkeypatch.setattr(hub, "load", lambda *a, **k: pytest.fail("loaded a module"))
+  out = tmp_path / "grid.png" if kind != "file" else tmp_path / "other.png"
+  assert _cli("sample", "--module", path, "--z_distribution", "uniform", "--out", out) == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert line == f"compare_gan sample: module {path} {says}."
+  # eval --module: runner.py reports what load_module raises (exit 1 there; 2 would suit a
+  # bad command line as well, see its _eval_module).
+  assert _cli("eval", "--module", path, "--dataset", "triangles", *EVAL_FLAGS) in (1, 2)
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert line.startswith("compare_gan eval: ") and f"module {path} {says}." in line
+  assert not os.path.exists(out)
+
+
+def test_num_classes_of_our_module_must_agree(ema_run, cond_run):
+  assert modules.load_module(cond_run["export"], num_classes=10).num_classes == 10
+  with pytest.raises(ValueError, match="records num_classes = 10; num_classes = 4 disagrees"):
+    modules.load_module(cond_run["export"], num_classes=4)
+  with pytest.raises(ValueError, match="num_classes must be >= 1; got 0"):
+    modules.load_module(ema_run["ema"], num_classes=0)
 
 
 @pytest.mark.slow

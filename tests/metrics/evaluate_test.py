@@ -251,14 +251,14 @@ def test_missing_weights_skip_inception_metrics_or_fail_when_asked_for(run_dir, 
 
 
 def test_bad_requests_are_clear_errors(run_dir, tmp_path, inception_env, capsys):
-  assert _cli("eval", "--model_dir", run_dir, "--step", 3) == 1
+  assert _cli("eval", "--model_dir", run_dir, "--step", 3) == 2
   assert "available steps: [2, 4]" in capsys.readouterr().err
   assert _cli("eval", "--model_dir", tmp_path / "nothing") == 2
   assert "config.gin" in capsys.readouterr().err
   assert _cli("eval", "--model_dir", run_dir, "--gin_bindings", "evaluation.num_fakes = 3") == 2
   assert "num_fakes" in capsys.readouterr().err
   assert _cli("eval", "--model_dir", run_dir,
-              "--gin_bindings", "evaluation.metrics = [@mode_metrics()]") == 1
+              "--gin_bindings", "evaluation.metrics = [@mode_metrics()]") == 2
   assert "mode_metrics applies to the 2-D mixtures" in capsys.readouterr().err
 
 

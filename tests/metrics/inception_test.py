@@ -2,6 +2,7 @@
 tests/fake_inception.py."""
 
 import hashlib
+import io
 import os
 import tarfile
 
@@ -273,6 +274,107 @@ def test_gin_configures_the_loader(fakes):
                    f"inception.batch_size = 8\ninception.quantize = True")
   extractor = inception_weights.load_inception()
   assert extractor.batch_size == 8 and extractor.card()["quantize"] is True
+
+
+# ------------------------------------------------------------------------------------------------
+# Downloads over https, checked against pinned sha256 values
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def served(fakes, monkeypatch):
+  """Replaces the network: `_open_url` serves the fake tarball's bytes and records each URL."""
+  with open(fakes["tarball"], "rb") as f:
+    payload = f.read()
+  urls = []
+
+  def open_url(url, timeout):
+    urls.append(url)
+    return io.BytesIO(payload)
+
+  monkeypatch.setattr(inception_weights, "_open_url", open_url)
+  monkeypatch.delenv(inception_weights.URL_ENV)  # The real default URL, never fetched.
+  return {"urls": urls, "sha256": hashlib.sha256(payload).hexdigest()}
+
+
+def _pin(monkeypatch, name, *values):
+  monkeypatch.setitem(inception_weights.PINNED_SHA256, name, tuple(values))
+
+
+def _first_line(error):
+  """The error's message: gin adds "In call to configurable 'inception'" on a line below."""
+  lines = str(error).splitlines()
+  assert all(line.strip().startswith("In call to configurable") for line in lines[1:]), lines
+  return lines[0]
+
+
+def test_the_default_download_is_https_from_the_documented_host(served, isolated_env):
+  for url in (inception_weights.INCEPTION_URL, inception_weights.CLASSIFY_IMAGE_URL):
+    assert url.startswith("https://download.tensorflow.org/models/")
+  card = inception_weights.load_inception(download=True).card()
+  assert served["urls"] == [inception_weights.INCEPTION_URL]
+  assert card["source"] == str(isolated_env / inception_weights.TARBALL_NAME)
+
+
+def test_a_download_matching_its_pin_enters_the_cache(served, monkeypatch, isolated_env):
+  _pin(monkeypatch, inception_weights.TARBALL_NAME, "0" * 64, served["sha256"])
+  assert inception_weights.load_inception(download=True).card()["loader"] == "tarball"
+  assert inception_weights.TARBALL_NAME in os.listdir(isolated_env)
+  inception_weights.load_inception(download=True)  # From the cache, checked again.
+  assert len(served["urls"]) == 1
+
+
+def test_a_download_not_matching_its_pin_never_enters_the_cache(served, monkeypatch,
+                                                                 isolated_env):
+  pinned = "ab" * 32
+  _pin(monkeypatch, inception_weights.TARBALL_NAME, pinned)
+  with pytest.raises(inception_weights.InceptionWeightsHashMismatch) as info:
+    inception_weights.load_inception(download=True)
+  message = _first_line(info.value)
+  target = isolated_env / inception_weights.TARBALL_NAME
+  assert message == (
+      f"download of {inception_weights.INCEPTION_URL}: sha256 {served['sha256']}, but "
+      f"{inception_weights.TARBALL_NAME} must have sha256 {pinned}; it was discarded and "
+      f"{target} not written. Retry, or fetch the file yourself and pass it with "
+      f"--inception_weights or gin inception.weights.")
+  assert os.listdir(isolated_env) == []  # Neither the file nor a temporary one is left.
+  # An explicit URL lands in the cache under a known name too, so it is checked the same way.
+  with pytest.raises(inception_weights.InceptionWeightsHashMismatch, match=served["sha256"]):
+    inception_weights.load_inception("https://mirror.example/frozen_inception_v1_2015_12_05.tgz")
+  assert os.listdir(isolated_env) == []
+
+
+def test_a_cached_file_not_matching_its_pin_is_an_error(served, monkeypatch, isolated_env):
+  inception_weights.load_inception(download=True)  # Nothing pinned: cached as it came.
+  cached = isolated_env / inception_weights.TARBALL_NAME
+  pinned = "cd" * 32
+  _pin(monkeypatch, inception_weights.TARBALL_NAME, pinned)
+  with pytest.raises(inception_weights.InceptionWeightsHashMismatch) as info:
+    inception_weights.load_inception()
+  assert _first_line(info.value) == (
+      f"{cached}: sha256 {served['sha256']}, but {inception_weights.TARBALL_NAME} must have "
+      f"sha256 {pinned}; the file is damaged or another one. Delete it and retry (it is "
+      f"downloaded again), or pass your own file with --inception_weights or gin "
+      f"inception.weights.")
+  assert cached.exists() and len(served["urls"]) == 1  # Reported, not silently replaced.
+  os.remove(cached)
+  _pin(monkeypatch, inception_weights.TARBALL_NAME, served["sha256"])
+  assert inception_weights.load_inception().card()["source"] == str(cached)  # Downloaded again.
+  assert len(served["urls"]) == 2
+
+
+def test_a_users_own_file_loads_whatever_its_hash(fakes, monkeypatch, tmp_path):
+  for name in inception_weights.PINNED_SHA256:
+    _pin(monkeypatch, name, "ef" * 32)
+  own = fakes["frozen_pb"]  # Named like the real file, yet not the pinned one.
+  assert os.path.basename(own) == inception_weights.FROZEN_PB_NAME
+  with open(own, "rb") as f:
+    sha256 = hashlib.sha256(f.read()).hexdigest()
+  assert inception_weights.load_inception(own).card()["weights_sha256"] == sha256
+  monkeypatch.setenv(inception_weights.WEIGHTS_ENV, fakes["tarball"])
+  card = inception_weights.load_inception().card()
+  assert card["source"] == fakes["tarball"] and len(card["weights_sha256"]) == 64
+  gin.parse_config(f"inception.weights = '{own}'")
+  assert inception_weights.load_inception().card()["weights_sha256"] == sha256
 
 
 # ------------------------------------------------------------------------------------------------

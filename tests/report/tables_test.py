@@ -304,3 +304,51 @@ def test_report_command_writes_tables_and_prints(study, capsys):
   budget = pd.read_csv(out / "budget_inception_score.csv")
   assert budget.groupby("setting")["expected_best"].is_monotonic_increasing.all()
   assert pd.read_csv(out / "trials.csv").set_index("id").loc[6, "inception_score"] == pytest.approx(8.06)
+
+
+# ---------------------------------------------------------------------------------------------
+# Old and damaged study.db files.
+
+LEGACY_STUDY_TEXT = ("# study.* as parsed (gin.config_str()):\n" + STUDY_TEXT +
+                     "\n# study file:\n# A comment.\nstudy.name = 'synthetic'\n")
+
+
+def test_a_study_db_from_before_study_ids_reports_before_and_after_its_upgrade(tmp_path,
+                                                                            capsys):
+  write_study_db(tmp_path, study_text=LEGACY_STUDY_TEXT)
+  assert "study_id" not in tables.read_meta(str(tmp_path))
+  assert command.main(["--workdir", str(tmp_path), "--no_plots"]) == 0
+  before = capsys.readouterr().out
+  assert "| ns | gp | 29.250 |" in before
+  study = types.SimpleNamespace(
+      name="synthetic", spec_text=STUDY_TEXT, text=STUDY_TEXT + "# base configs\n",
+      path="/studies/synthetic.gin",
+      objective=types.SimpleNamespace(metric="fid_score", mode="min", reduce="best"))
+  with store_lib.Store(str(tmp_path / store_lib.DATABASE)) as store:  # A sweep resumes it.
+    assert store.init_study(study) is False and store.upgraded
+  assert tables.read_meta(str(tmp_path))["fingerprint_version"] == "2"
+  assert command.main(["--workdir", str(tmp_path), "--no_plots"]) == 0
+  assert capsys.readouterr().out == before
+
+
+@pytest.mark.parametrize("how, why", [
+    ("random bytes", "file is not a database"), ("truncated", "database disk image is malformed"),
+    ("empty", "it is empty: 0 bytes")])
+def test_a_corrupt_study_db_is_one_line_exit_1(study, capsys, how, why):
+  path = study / "study.db"
+  data = path.read_bytes()
+  if how == "random bytes":
+    path.write_bytes(np.random.default_rng(0).bytes(len(data)))
+  elif how == "truncated":
+    path.write_bytes(data[:len(data) // 2])
+  else:
+    path.write_bytes(b"")
+  damaged = path.read_bytes()
+  with pytest.raises(store_lib.StoreUnreadable, match=why):
+    tables.load(str(study))
+  assert command.main(["--workdir", str(study), "--no_plots"]) == 1
+  err = capsys.readouterr().err
+  assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+  assert err.startswith(f"compare_gan report: {path} is not a readable SQLite database ({why}")
+  assert "restore it from a backup" in err
+  assert path.read_bytes() == damaged and not (study / "report").exists()

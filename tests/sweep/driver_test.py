@@ -178,7 +178,7 @@ def test_killed_driver_loses_nothing_and_repeats_nothing(killed_and_resumed):
 
 def test_second_driver_is_refused(killed_and_resumed):
   second = killed_and_resumed["second_driver"]
-  assert second.returncode == 2
+  assert second.returncode == 1
   assert "is in use by another `compare_gan sweep` driver (pid " in second.stderr
 
 
@@ -428,3 +428,367 @@ def test_sweep_on_a_dask_cluster(tmp_path):
   assert summary["counts"]["done"] == 3 and summary["counts"]["failed"] == 0
   trials = _trials(str(tmp_path / "work"))
   assert all(t["objective"] > 0 and t["objective_step"] == 2 for t in trials.values())
+
+
+# ----------------------------------------------------------------------------------------------
+# Trial directories, base configs, timeouts and failure reasons, on a fake `compare_gan train`:
+# run_trial runs for real (claiming the directory, the subprocess, the timeout), but the
+# subprocess is this script, which trains nothing. FAKE_TRAIN_MODES maps a learning rate to
+# what the trial does: ok (metrics and status.json 'done'), hang, fail (status.json 'failed'
+# with the reason, TensorFlow noise at the end of the log) or noise (only a TensorFlow error).
+# ----------------------------------------------------------------------------------------------
+FAKE_TRAIN = """
+import datetime, json, os, sys, time
+args = sys.argv[1:]
+assert args[:3] == ["-m", "compare_gan", "train"], args
+model_dir = args[args.index("--model_dir") + 1]
+bindings = dict(args[i + 1].split(" = ", 1) for i, a in enumerate(args) if a == "--gin_bindings")
+lr = bindings["tf.keras.optimizers.Adam.learning_rate"]
+mode = json.loads(os.environ.get("FAKE_TRAIN_MODES", "{}")).get(lr, "ok")
+print("trial.json before training:", os.path.exists(os.path.join(model_dir, "trial.json")),
+      flush=True)
+if mode == "hang":
+  time.sleep(600)
+os.makedirs(os.path.join(model_dir, "checkpoints"), exist_ok=True)
+with open(os.path.join(model_dir, "config.gin"), "w") as f:
+  f.write("".join(f"{k} = {v}\\n" for k, v in sorted(bindings.items())))
+
+def status(state, message=""):
+  updated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  with open(os.path.join(model_dir, "status.json"), "w") as f:
+    json.dump(dict(state=state, step=2, training_steps=2, message=message, updated=updated), f)
+
+if mode in ("fail", "noise"):
+  if mode == "fail":
+    status("failed", "ValueError: ring8 record 3 is not finite (input pipeline)")
+    print("compare_gan train: ValueError: ring8 record 3 is not finite (input pipeline)",
+          file=sys.stderr)
+  print("Traceback (most recent call last):\\n  File x, line 1\\n"
+        "tensorflow.python.framework.errors_impl.InvalidArgumentError: "
+        "ValueError: ring8 record 3 is not finite", file=sys.stderr)
+  print("\\t [[{{node EagerPyFunc}}]] [Op:IteratorGetNext]", file=sys.stderr)
+  sys.exit(1)
+with open(os.path.join(model_dir, "metrics.jsonl"), "w") as f:
+  f.write(json.dumps(dict(step=2, metric="swd_pixels", value=float(lr) * 1000, status="ok",
+                          protocol={})) + "\\n")
+status("done")
+"""
+ONE_POINT = "study.grid = {'learning_rate': [1e-4]}\n"
+NS_ONLY = FAKE_STUDY.replace(", 'hinge': ['loss.fn = @hinge']", "")
+
+
+@pytest.fixture
+def fake_train(tmp_path, monkeypatch):
+  """Makes trials run FAKE_TRAIN; call the fixture's value with {learning rate: mode}."""
+  script = tmp_path / "fake_train.py"
+  script.write_text(FAKE_TRAIN)
+  real_command = executors.trial_command
+  monkeypatch.setattr(executors, "trial_command",
+                      lambda task: [sys.executable, str(script)] + real_command(task)[1:])
+  monkeypatch.setenv("FAKE_TRAIN_MODES", "{}")
+  return lambda modes: monkeypatch.setenv("FAKE_TRAIN_MODES", json.dumps(modes))
+
+
+def _snapshot(path):
+  """Every file and directory under `path`: (mtime_ns, content or None)."""
+  out = {}
+  for root, dirs, files in os.walk(path):
+    for name in dirs + files:
+      full = os.path.join(root, name)
+      content = open(full, "rb").read() if os.path.isfile(full) else None
+      out[os.path.relpath(full, path)] = (os.stat(full).st_mtime_ns, content)
+  return out
+
+
+def _meta(workdir):
+  with store_lib.Store(os.path.join(workdir, "study.db")) as store:
+    return store.meta()
+
+
+def _one_line(err):
+  lines = err.strip().splitlines()
+  assert len(lines) == 1 and "Traceback" not in err, err
+  return lines[0]
+
+
+def test_trials_write_trial_json_before_they_start(tmp_path, fake_train):
+  study = _write(tmp_path, NS_ONLY + "study.grid = {'learning_rate': [1e-4, 2e-4]}\n")
+  workdir = str(tmp_path / "work")
+  driver.run_sweep(workdir, study, log=lambda _: None)
+  meta = _meta(workdir)
+  assert len(meta["study_id"]) == 32 and meta["fingerprint_version"] == "2"
+  fingerprints = []
+  for trial in _trials(workdir).values():
+    assert trial["status"] == "done"
+    identity = json.load(open(os.path.join(trial["run_dir"], "trial.json")))
+    assert identity["study_id"] == meta["study_id"] and identity["trial_id"] == trial["id"]
+    assert identity["study_db"] == os.path.join(workdir, "study.db")
+    assert identity["params"] == trial["params"] and len(identity["fingerprint"]) == 64
+    fingerprints.append(identity["fingerprint"])
+    log = open(os.path.join(trial["run_dir"], "trial.log")).read()
+    assert "trial.json before training: True" in log
+  assert len(set(fingerprints)) == 2  # Two learning rates, two configs.
+
+
+def test_a_second_study_on_the_same_trials_dir_is_refused(tmp_path, fake_train, capsys):
+  trials_dir = str(tmp_path / "shared_trials")
+  first = _write(tmp_path, NS_ONLY + ONE_POINT)
+  assert command.main(["--workdir", str(tmp_path / "a"), "--study", first,
+                       "--trials_dir", trials_dir]) == 0
+  (run,) = [os.path.join(trials_dir, name) for name in os.listdir(trials_dir)]
+  before = _snapshot(run)
+  other = tmp_path / "other"
+  other.mkdir()
+  second = _write(other, NS_ONLY.replace("'fake'", "'other'") + ONE_POINT)
+  capsys.readouterr()
+  assert command.main(["--workdir", str(tmp_path / "b"), "--study", second,
+                       "--trials_dir", trials_dir]) == 2
+  line = _one_line(capsys.readouterr().err)
+  ids = _meta(str(tmp_path / "a"))["study_id"], _meta(str(tmp_path / "b"))["study_id"]
+  assert ids[0] != ids[1]
+  assert line.startswith(f"compare_gan sweep: trial 1: {run} belongs to another study: its "
+                         f"trial.json has study id {ids[0]} ('fake', ")
+  assert f"this study's id is {ids[1]} ({tmp_path / 'b' / 'study.db'})" in line
+  assert "new --trials_dir" in line
+  assert _snapshot(run) == before  # config.gin, trial.log, trial.json: untouched.
+  (trial,) = _trials(str(tmp_path / "b")).values()
+  assert (trial["status"], trial["attempts"]) == ("pending", 0)
+
+
+def test_a_recreated_study_db_does_not_adopt_the_trial_dirs(tmp_path, fake_train, capsys):
+  study = _write(tmp_path, NS_ONLY + ONE_POINT)
+  workdir = tmp_path / "work"
+  assert command.main(["--workdir", str(workdir), "--study", study]) == 0
+  old_id = _meta(str(workdir))["study_id"]
+  (run,) = [str(workdir / "trials" / name) for name in os.listdir(workdir / "trials")]
+  before = _snapshot(run)
+  for name in os.listdir(workdir):
+    if name.startswith("study.db"):
+      os.remove(workdir / name)
+  capsys.readouterr()
+  assert command.main(["--workdir", str(workdir), "--study", study]) == 2
+  line = _one_line(capsys.readouterr().err)
+  new_id = _meta(str(workdir))["study_id"]
+  assert old_id != new_id
+  assert f"{run} belongs to another study: its trial.json has study id {old_id}" in line
+  assert f"this study's id is {new_id}" in line
+  assert _snapshot(run) == before
+
+
+def test_a_directory_without_trial_json_is_not_adopted(tmp_path, fake_train, capsys):
+  study = _write(tmp_path, NS_ONLY + ONE_POINT)
+  workdir = tmp_path / "work"
+  foreign = workdir / "trials" / "0001-ns-lr0.0001"
+  (foreign / "checkpoints").mkdir(parents=True)
+  (foreign / "checkpoints" / "ckpt-100.index").write_text("another tool's checkpoint")
+  (foreign / "config.gin").write_text("train.training_steps = 100\n")
+  before = _snapshot(str(foreign))
+  assert command.main(["--workdir", str(workdir), "--study", study]) == 2
+  line = _one_line(capsys.readouterr().err)
+  assert (f"{foreign} exists without trial.json (checkpoints, config.gin): another tool or an "
+          "older compare_gan wrote it, so it is not adopted") in line
+  assert _snapshot(str(foreign)) == before
+  # Moved aside, the trial runs from scratch.
+  os.rename(foreign, tmp_path / "aside")
+  assert command.main(["--workdir", str(workdir), "--study", study]) == 0
+  (trial,) = _trials(str(workdir)).values()
+  assert trial["status"] == "done" and trial["attempts"] == 1
+
+
+def test_a_refusal_stops_the_running_trials_and_they_resume(tmp_path, fake_train):
+  study = _write(tmp_path, NS_ONLY + "study.grid = {'learning_rate': [1e-4, 2e-4]}\n")
+  workdir = tmp_path / "work"
+  fake_train({"0.0001": "hang"})
+  (workdir / "trials" / "0002-ns-lr0.0002").mkdir(parents=True)
+  (workdir / "trials" / "0002-ns-lr0.0002" / "config.gin").write_text("x.y = 1\n")
+  lines = []
+  start = time.time()
+  with pytest.raises(driver.TrialDirRefused, match="0002-ns-lr0.0002 exists without trial"):
+    driver.run_sweep(str(workdir), study, parallel=2, log=lines.append)
+  assert time.time() - start < 30  # The hanging trial 1 was stopped, not awaited.
+  assert lines[-1].startswith("stopped (trial 2: ") and "stopping 1 running trial(s)" in (
+      lines[-1])
+  trials = _trials(str(workdir))
+  assert [(t["status"], t["attempts"]) for t in trials.values()] == [("running", 1),
+                                                                     ("pending", 0)]
+  assert _processes_mentioning(str(workdir)) == []
+
+
+def test_a_changed_base_config_is_refused_but_comments_are_not(tmp_path, monkeypatch, capsys):
+  monkeypatch.setattr(executors, "run_trial", _fake_run_trial(lambda params: ("done", 1.0)))
+  extra = tmp_path / "extra.gin"
+  extra.write_text("train.summary_every_steps = 7\n")
+  base = tmp_path / "ring8.gin"
+  base.write_text(open(RING8).read() + f"include {str(extra)!r}\n")
+  body = NS_ONLY.replace(repr(RING8), repr(str(base))) + ONE_POINT
+  study = _write(tmp_path, body)
+  workdir = str(tmp_path / "work")
+  assert command.main(["--workdir", workdir, "--study", study]) == 0
+  # Comments, blank lines, spacing and line breaks in the study and its configs: the same study.
+  (tmp_path / "study.gin").write_text("# A comment.\n\n" + body.replace(
+      "study.name = 'fake'", "study.name   =   'fake'  # renamed? no").replace(
+      "{'learning_rate': [", "{\n    'learning_rate':\n        ["))
+  base.write_text("# Edited comment only.\n" + base.read_text().replace(
+      "train.batch_size = 256", "train.batch_size    =    256   # the same"))
+  extra.write_text("\n# still seven\ntrain.summary_every_steps = 7\n\n")
+  assert command.main(["--workdir", workdir, "--study", study]) == 0
+  capsys.readouterr()
+  # A value in a base config: refused with a diff naming it.
+  base.write_text(base.read_text().replace("train.batch_size    =    256", "train.batch_size = 8"))
+  assert command.main(["--workdir", workdir, "--study", study]) == 2
+  err = capsys.readouterr().err
+  assert "holds a different study" in err and "base config values" in err
+  assert "-train.batch_size = 256" in err and "+train.batch_size = 8" in err
+  base.write_text(base.read_text().replace("train.batch_size = 8", "train.batch_size = 256"))
+  # A value in a file a base config includes: refused too.
+  extra.write_text("train.summary_every_steps = 9\n")
+  assert command.main(["--workdir", workdir, "--study", study]) == 2
+  err = capsys.readouterr().err
+  assert "-train.summary_every_steps = 7" in err and "+train.summary_every_steps = 9" in err
+  extra.write_text("train.summary_every_steps = 7\n")
+  assert command.main(["--workdir", workdir, "--study", study]) == 0
+
+
+def test_a_base_config_edited_during_the_sweep_stops_it(tmp_path, monkeypatch, capsys):
+  base = tmp_path / "ring8.gin"
+  base.write_text(open(RING8).read())
+  fake = _fake_run_trial(lambda params: ("done", 1.0))
+
+  def run_trial_then_edit(task):
+    base.write_text(open(RING8).read().replace("train.batch_size = 256", "train.batch_size = 8"))
+    return fake(task)
+  monkeypatch.setattr(executors, "run_trial", run_trial_then_edit)
+  study = _write(tmp_path, NS_ONLY.replace(repr(RING8), repr(str(base))) +
+                 "study.grid = {'learning_rate': [1e-4, 2e-4]}\n")
+  workdir = str(tmp_path / "work")
+  assert command.main(["--workdir", workdir, "--study", study]) == 2
+  err = capsys.readouterr().err
+  assert "a base config of study 'fake'" in err and "changed while the sweep ran" in err
+  assert "-train.batch_size = 256" in err and "+train.batch_size = 8" in err
+  assert [t["status"] for t in _trials(workdir).values()] == ["done", "pending"]
+
+
+def test_a_hanging_trial_is_killed_at_the_timeout_and_the_sweep_goes_on(tmp_path, fake_train):
+  fake_train({"0.0001": "hang"})
+  study = _write(tmp_path, NS_ONLY + "study.grid = {'learning_rate': [1e-4, 2e-4]}\n"
+                 "study.trial_timeout_s = 1\n")
+  workdir = str(tmp_path / "work")
+  lines = []
+  start = time.time()
+  summary = driver.run_sweep(workdir, study, parallel=1, log=lines.append)
+  assert time.time() - start < 30
+  hung, second = _trials(workdir).values()
+  assert (hung["status"], hung["error"], hung["objective"]) == ("failed", "timeout after 1 s",
+                                                                 None)
+  assert 1 <= hung["seconds"] < 15
+  assert second["status"] == "done" and second["objective"] == pytest.approx(0.2)
+  assert summary["counts"]["failed"] == 1 and summary["counts"]["done"] == 1
+  assert any(l.startswith("trial 1 ") and ": failed, timeout after 1 s, " in l for l in lines)
+  assert _processes_mentioning(workdir) == []
+
+
+@pytest.mark.parametrize("mode, error", [
+    ("fail", "ValueError: ring8 record 3 is not finite (input pipeline)"),
+    ("noise", "exit status 1:"),
+])
+def test_a_failed_trial_records_its_one_line_reason(tmp_path, fake_train, mode, error):
+  fake_train({"0.0001": mode})
+  study = _write(tmp_path, NS_ONLY + ONE_POINT)
+  workdir = str(tmp_path / "work")
+  lines = []
+  driver.run_sweep(workdir, study, log=lines.append)
+  (trial,) = _trials(workdir).values()
+  assert trial["status"] == "failed" and trial["error"].startswith(error)
+  (line,) = [l for l in lines if l.startswith("trial 1 ")]
+  if mode == "fail":  # status.json's message, as recorded and printed.
+    assert trial["error"] == error and f": failed, {error}, " in line
+  else:  # No reason given: the log's tail is kept, the printed line skips TensorFlow's noise.
+    assert "[[{{node EagerPyFunc}}]]" in trial["error"]
+    assert (": failed, tensorflow.python.framework.errors_impl.InvalidArgumentError: "
+            "ValueError: ring8 record 3 is not finite, ") in line
+  assert "[[{{node" not in line
+  log = open(os.path.join(trial["run_dir"], "trial.log")).read()
+  assert "[[{{node EagerPyFunc}}]] [Op:IteratorGetNext]" in log  # The whole log stays.
+
+
+def test_reason_is_one_line_without_tensorflow_noise():
+  assert driver.reason("compare_gan train: ValueError: bad") == "compare_gan train: ValueError: bad"
+  assert driver.reason("exit status 1:\nline\ncompare_gan train: OSError: x\nmore") == (
+      "compare_gan train: OSError: x")
+  assert driver.reason("exit status 1:\nInvalidArgumentError: bad value\n"
+                       "\t [[{{node EagerPyFunc}}]] [Op:IteratorGetNext]") == (
+      "InvalidArgumentError: bad value")
+  assert driver.reason("InvalidArgumentError: bad [Op:IteratorGetNext] name: x") == (
+      "InvalidArgumentError: bad")
+  assert driver.reason("ValueError: x\nIn call to configurable 'train'") == "ValueError: x"
+  assert driver.reason(None) == "no result"
+
+
+def _corrupt(path, how):
+  if how == "random bytes":
+    path.write_bytes(bytes(range(256)) * 40)
+  elif how == "empty":
+    path.write_bytes(b"")
+  else:  # Truncated: the first half of a real study.db.
+    store_lib.Store(str(path)).close()
+    with contextlib.closing(sqlite3.connect(str(path))) as db:
+      db.execute("CREATE TABLE padding (x TEXT)")
+      db.executemany("INSERT INTO padding VALUES (?)", [("x" * 500,)] * 200)
+      db.commit()
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+  return path.read_bytes()
+
+
+@pytest.mark.parametrize("how, why", [
+    ("random bytes", "(file is not a database)"), ("truncated", "(database disk image is "
+                                                   "malformed)"), ("empty", "(it is empty")])
+def test_a_corrupt_study_db_is_one_line_exit_1(tmp_path, capsys, how, why):
+  study = _write(tmp_path, NS_ONLY + ONE_POINT)
+  workdir = tmp_path / "work"
+  workdir.mkdir()
+  database = workdir / "study.db"
+  content = _corrupt(database, how)
+  for args in (["--study", study], ["--export", str(tmp_path / "x.csv")]):
+    assert command.main(["--workdir", str(workdir)] + args) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"compare_gan sweep: {database} is not a readable SQLite database "
+                           + why)
+    assert "restore it from a backup" in line and "new --workdir" in line
+    assert "would be refused" in line
+  # Checked first: before the study (here a missing file) is read.
+  assert command.main(["--workdir", str(workdir), "--study", str(tmp_path / "none.gin")]) == 1
+  assert "is not a readable SQLite database" in _one_line(capsys.readouterr().err)
+  assert database.read_bytes() == content
+  assert not os.path.exists(workdir / "trials")
+
+
+def test_a_study_db_from_before_study_ids_resumes_after_a_one_time_upgrade(tmp_path, fake_train):
+  study = _write(tmp_path, NS_ONLY + "study.grid = {'learning_rate': [1e-4, 2e-4]}\n")
+  workdir = str(tmp_path / "work")
+  driver.run_sweep(workdir, study, max_trials=1, log=lambda _: None)
+  # What the previous compare_gan recorded: study.* as parsed, then the raw file; no id, no
+  # fingerprint, no base configs, and no trial.json in its trial directories.
+  with _db(workdir) as db:
+    text = db.execute("SELECT value FROM meta WHERE key = 'study_text'").fetchone()[0]
+    spec = text[len("# study.* as parsed (gin.config_str()):\n"):].split("\n# study.base")[0]
+    db.execute("UPDATE meta SET value = ? WHERE key = 'study_text'",
+               ("# study.* as parsed (gin.config_str()):\n" + spec + "\n# study file:\n"
+                + open(study).read(),))
+    db.execute("DELETE FROM meta WHERE key IN ('study_id', 'study_fingerprint', "
+               "'fingerprint_version')")
+    db.commit()
+  (first,) = _trials(workdir).values()
+  os.remove(os.path.join(first["run_dir"], "trial.json"))
+  with open(study, "a") as f:
+    f.write("# A comment added since: not a change.\n")
+  lines = []
+  summary = driver.run_sweep(workdir, study, log=lines.append)
+  assert lines[0].startswith(f"{os.path.join(workdir, 'study.db')} recorded this study as an "
+                             "older compare_gan did (no study id, no base configs); upgraded")
+  assert summary["counts"]["done"] == 2
+  meta = _meta(workdir)
+  assert meta["fingerprint_version"] == "2" and meta["upgraded"]
+  second = _trials(workdir)[2]
+  assert json.load(open(os.path.join(second["run_dir"], "trial.json")))["study_id"] == (
+      meta["study_id"])

@@ -1,8 +1,10 @@
 """The sweep store (study.db): schema, trial life cycle, resume bookkeeping, study mismatch,
 the driver lock (also across processes) and CSV/Parquet export."""
 
+import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -14,9 +16,9 @@ import pytest
 from compare_gan.sweep import store as store_lib
 
 
-def _study(text="study.name = 'toy'\n", mode="min"):
+def _study(text="study.name = 'toy'\n", mode="min", spec_text="study.name = 'toy'\n"):
   return types.SimpleNamespace(
-      name="toy", text=text, path="/studies/toy.gin",
+      name="toy", text=text, spec_text=spec_text, path="/studies/toy.gin",
       objective=types.SimpleNamespace(metric="fid_score", mode=mode, reduce="best"))
 
 
@@ -49,6 +51,12 @@ def test_schema_wal_and_meta(store, tmp_path):
   assert meta["study_name"] == "toy" and meta["study_text"] == "study.name = 'toy'\n"
   assert meta["schema_version"] == "1" and meta["study_path"] == "/studies/toy.gin"
   assert meta["objective_mode"] == "min" and meta["objective_metric"] == "fid_score"
+  assert meta["fingerprint_version"] == "2"
+  assert meta["study_fingerprint"] == hashlib.sha256(b"study.name = 'toy'\n").hexdigest()
+  assert re.fullmatch(r"[0-9a-f]{32}", meta["study_id"]) and store.study_id == meta["study_id"]
+  with store_lib.Store(str(tmp_path / "other.db")) as other:  # Every study.db its own id.
+    other.init_study(_study())
+    assert other.study_id != store.study_id
 
 
 def test_tables_have_the_declared_columns_and_the_objective(store, tmp_path):
@@ -128,20 +136,97 @@ def test_a_different_study_is_refused_with_a_diff(store, tmp_path):
   assert "+study.budget = 3" in str(e.value) and "new --workdir" in str(e.value)
 
 
+# The study record of a study.db written before study ids and fingerprints (version 1): the
+# parsed study.* and then the raw study file.
+LEGACY_TEXT = ("# study.* as parsed (gin.config_str()):\nstudy.name = 'toy'\n"
+               "\n# study file:\n# The old file, comments and all.\nstudy.name = 'toy'\n")
+
+
+def _legacy_db(tmp_path, text=LEGACY_TEXT):
+  """A study.db as the store wrote it before this version: no study_id, no fingerprint."""
+  path = str(tmp_path / "study.db")
+  with store_lib.Store(path) as store:
+    store.init_study(_study())
+    _add(store, tmp_path)
+  db = sqlite3.connect(path)
+  db.execute("DELETE FROM meta WHERE key IN ('study_id', 'study_fingerprint', "
+             "'fingerprint_version')")
+  db.execute("UPDATE meta SET value = ? WHERE key = 'study_text'", (text,))
+  db.commit()
+  db.close()
+  return path
+
+
+def test_a_legacy_study_db_is_upgraded_once_when_its_study_is_unchanged(tmp_path):
+  path = _legacy_db(tmp_path)
+  new_text = "study.name = 'toy'\n# base configs as parsed\nx.y = 1\n"
+  with store_lib.Store(path) as store:
+    assert store.init_study(_study(text=new_text)) is False and store.upgraded
+    meta = store.meta()
+    assert meta["study_text"] == new_text and meta["fingerprint_version"] == "2"
+    assert meta["study_fingerprint"] == hashlib.sha256(new_text.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{32}", meta["study_id"]) and meta["upgraded"]
+    assert [t["id"] for t in store.trials()] == [1]  # Its trials are kept.
+  with store_lib.Store(path) as store:  # Once: then it is an ordinary study.db.
+    assert store.init_study(_study(text=new_text)) is False and not store.upgraded
+    assert store.study_id == meta["study_id"]
+
+
+def test_a_legacy_study_db_of_another_study_is_refused_with_a_diff(tmp_path):
+  path = _legacy_db(tmp_path)
+  with store_lib.Store(path) as store:
+    with pytest.raises(store_lib.StudyMismatch) as e:
+      store.init_study(_study(spec_text="study.name = 'toy'\nstudy.budget = 3\n"))
+    assert "+study.budget = 3" in str(e.value) and "holds a different study" in str(e.value)
+    assert "study_id" not in store.meta()  # Nothing was written.
+
+
+def test_an_unknown_study_record_format_is_refused(tmp_path):
+  path = _legacy_db(tmp_path)
+  db = sqlite3.connect(path)
+  db.execute("INSERT INTO meta VALUES ('fingerprint_version', '7')")
+  db.commit()
+  db.close()
+  with store_lib.Store(path) as store:
+    with pytest.raises(store_lib.StudyMismatch, match="fingerprint_version '7'; it reads '1' "
+                       "and '2'"):
+      store.init_study(_study())
+
+
+def test_requeue_trial_undoes_an_attempt_that_never_started(store, tmp_path):
+  _add(store, tmp_path)
+  store.mark_running(1, "h")
+  store.requeue_trial(1)
+  assert (store.trial(1)["status"], store.trial(1)["attempts"]) == ("pending", 0)
+  with pytest.raises(KeyError, match="no running trial with id 1"):
+    store.requeue_trial(1)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"\x00garbage" * 500, "file is not a database"), (b"", "it is empty: 0 bytes")])
+def test_an_unreadable_database_is_named(tmp_path, content, reason):
+  path = tmp_path / "study.db"
+  path.write_bytes(content)
+  with pytest.raises(store_lib.StoreUnreadable) as e:
+    store_lib.Store(str(path))
+  assert str(e.value) == f"{path} is not a readable SQLite database ({reason})"
+  assert path.read_bytes() == content
+
+
 def test_driver_lock(tmp_path):
   workdir = str(tmp_path)
   other = ("import sys\nfrom compare_gan.sweep import store\n"
-           "try:\n  store.DriverLock(sys.argv[1]).__enter__()\nexcept store.DriverBusy as e:\n"
+           "try:\n  store.driver_lock(sys.argv[1]).acquire()\nexcept store.DriverBusy as e:\n"
            "  print(e)\nelse:\n  print('acquired')\n")
-  with store_lib.DriverLock(workdir):
+  with store_lib.driver_lock(workdir):
     with open(os.path.join(workdir, "driver.lock")) as f:
-      assert f.read().startswith(f"pid {os.getpid()} on ")
+      assert json.loads(f.read())["pid"] == os.getpid()
     # Another process is refused, naming this one.
     out = subprocess.run([sys.executable, "-c", other, workdir], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert f"pid {os.getpid()}" in out and "another `compare_gan sweep` driver" in out
     with pytest.raises(store_lib.DriverBusy):  # flock is per open file: the same process too.
-      with store_lib.DriverLock(workdir):
+      with store_lib.driver_lock(workdir):
         pass
   # Released on exit, for this process and others.
   out = subprocess.run([sys.executable, "-c", other, workdir], capture_output=True, text=True,

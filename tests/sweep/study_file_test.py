@@ -236,6 +236,99 @@ def test_extra_bindings_apply_after_the_file(tmp_path):
   assert "study.name = 'test'" in a.text and "study.budget = 3" in a.text
 
 
+# ----------------------------------------------------------------------------------------
+# The study's identity: parsed content of the study and of every file its trials read.
+# ----------------------------------------------------------------------------------------
+LAMBDA_ONLY = "study.parameters = {'lambda': ['penalty.weight']}\nstudy.grid = {'lambda': [1.0]}\n"
+
+
+def _configs(tmp_path, base_text, extra_text="train.summary_every_steps = 7\n"):
+  """A base config (tmp_path/configs/base.gin) that includes configs/extra.gin."""
+  folder = tmp_path / "configs"
+  folder.mkdir(exist_ok=True)
+  (folder / "extra.gin").write_text(extra_text)
+  (folder / "base.gin").write_text(base_text + f"include {str(folder / 'extra.gin')!r}\n")
+  return str(folder / "base.gin")
+
+
+def test_study_text_is_parsed_content_of_the_study_and_its_base_configs(tmp_path):
+  base = _configs(tmp_path, open(TRIANGLES).read())
+  path = write_study(tmp_path, LAMBDA_ONLY, configs=[base, WEIGHT_FREE])
+  study = study_file.load_study(path)
+  assert study.text.startswith("# study.* as parsed (gin.config_str()):\n" + study.spec_text)
+  assert "study.grid = {'lambda': [1.0]}" in study.spec_text
+  assert study.configs_text.startswith(
+      "# study.base_configs as parsed (gin.config_str()): base.gin, weight_free.gin; files "
+      f"they include: {tmp_path / 'configs' / 'extra.gin'}\n")
+  assert "train.summary_every_steps = 7" in study.configs_text  # From the included file.
+  assert "dataset.name = 'triangles'" in study.configs_text
+  assert study.fingerprint == study_lib.fingerprint(study.text)
+  # Comments, blank lines, spacing and line breaks anywhere: the same identity.
+  with open(path) as f:
+    text = f.read()
+  with open(path, "w") as f:
+    f.write("# A new header comment.\n\n" + text.replace("study.name = 'test'",
+                                                          "study.name    =    'test'   # note")
+            .replace("{'lambda': [1.0]}", "{\n    'lambda': [\n        1.0,\n    ],\n}"))
+  _configs(tmp_path, "# Edited.\n" + open(TRIANGLES).read().replace("\n", "\n\n"),
+           "# seven\ntrain.summary_every_steps  =  7  # seven\n")
+  assert study_file.load_study(path).text == study.text
+  # A value in a base config, or in a file it includes: another identity, naming the value.
+  _configs(tmp_path, open(TRIANGLES).read().replace("'triangles'", "'ring8'"))
+  changed = study_file.load_study(path)
+  assert changed.spec_text == study.spec_text and "dataset.name = 'ring8'" in changed.text
+  _configs(tmp_path, open(TRIANGLES).read(), "train.summary_every_steps = 9\n")
+  assert "train.summary_every_steps = 9" in study_file.load_study(path).configs_text
+  assert study_file.load_study(path).fingerprint != study.fingerprint
+
+
+def test_base_configs_that_do_not_parse_are_named(tmp_path):
+  base = _configs(tmp_path, "train.trainig_steps = 5\n")
+  with pytest.raises(ValueError, match=r"study.base_configs \(.*base.gin, .*weight_free.gin\) "
+                     "do not parse: Configurable 'train' doesn't have a parameter named "
+                     "'trainig_steps'"):
+    study_file.load_study(write_study(tmp_path, LAMBDA_ONLY, configs=[base, WEIGHT_FREE]))
+  unclosed = tmp_path / "configs" / "unclosed.gin"
+  unclosed.write_text("train.training_steps = [1,\n")  # gin: tokenize.TokenError, not a ValueError.
+  with pytest.raises(ValueError, match="unclosed.gin\\) do not parse: .*EOF in multi-line"):
+    study_file.load_study(write_study(tmp_path, LAMBDA_ONLY, configs=[TRIANGLES, str(unclosed)]))
+  base = _configs(tmp_path, "")
+  os.remove(tmp_path / "configs" / "extra.gin")
+  with pytest.raises(ValueError, match="do not parse: .*Unable to open file: .*extra.gin"):
+    study_file.load_study(write_study(tmp_path, LAMBDA_ONLY, configs=[TRIANGLES, base]))
+
+
+def test_trial_fingerprint_follows_the_trial_config_not_its_layout(tmp_path):
+  base = _configs(tmp_path, open(TRIANGLES).read())
+  body = LAMBDA_ONLY.replace("[1.0]", "[1.0, 2.0]")
+  study = study_file.load_study(write_study(tmp_path, body, configs=[base, WEIGHT_FREE]))
+  (setting,) = study.settings
+  one = study_file.trial_fingerprint(study, setting, {"lambda": 1.0}, 0)
+  assert re.fullmatch(r"[0-9a-f]{64}", one)
+  assert study_file.trial_fingerprint(study, setting, {"lambda": 1.0}, 0) == one
+  assert study_file.trial_fingerprint(study, setting, {"lambda": 2.0}, 0) != one
+  assert study_file.trial_fingerprint(study, setting, {"lambda": 1.0}, 1) != one  # train.seed
+  _configs(tmp_path, "# A comment.\n" + open(TRIANGLES).read())
+  assert study_file.trial_fingerprint(study, setting, {"lambda": 1.0}, 0) == one
+  _configs(tmp_path, open(TRIANGLES).read(), "train.summary_every_steps = 9\n")
+  assert study_file.trial_fingerprint(study, setting, {"lambda": 1.0}, 0) != one
+
+
+def test_trial_timeout_s_is_a_positive_number_of_seconds(tmp_path):
+  study = study_file.load_study(write_study(tmp_path, LAMBDA_ONLY +
+                                            "study.trial_timeout_s = 90\n"))
+  assert study.trial_timeout_s == 90.0
+  assert study_file.load_study(write_study(tmp_path, LAMBDA_ONLY)).trial_timeout_s is None
+  for bad in ("0", "-5", "'1h'", "True"):
+    with pytest.raises(ValueError, match="study.trial_timeout_s must be None or a number > 0"):
+      study_file.load_study(write_study(tmp_path, LAMBDA_ONLY +
+                                        f"study.trial_timeout_s = {bad}\n"))
+  # The issue's name is not a second spelling: gin names it unknown and lists the valid ones.
+  with pytest.raises(ValueError, match=r"trial_timeout[\s\S]*Valid study parameters: .*"
+                     r"study\.trial_timeout_s"):
+    study_file.load_study(write_study(tmp_path, LAMBDA_ONLY + "study.trial_timeout = 90\n"))
+
+
 def test_gin_state_is_not_leaked(tmp_path):
   from compare_gan import config
   config.load_components()  # Registers penalty, loss, ...

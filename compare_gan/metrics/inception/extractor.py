@@ -20,6 +20,8 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
+from compare_gan.metrics import results
+
 EXTRACTOR_ID = "inception-2015-12-05"
 
 INPUT_SIZE = 299
@@ -172,7 +174,7 @@ class InceptionExtractor:
 
   def cache_key(self) -> dict:
     """The card without local paths: equal for equal weights wherever the file lies."""
-    return {k: v for k, v in self._card.items() if k not in ("source", "weights_file", "archive")}
+    return {k: v for k, v in self._card.items() if k not in results.LOCATION_KEYS}
 
   def __repr__(self) -> str:
     return (f"InceptionExtractor(loader={self._card['loader']!r}, "

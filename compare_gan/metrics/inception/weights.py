@@ -17,9 +17,19 @@ Formats (all hold the same weights):
 
 Where the weights are looked for, in order: the `weights` argument,
 `$COMPARE_GAN_INCEPTION_WEIGHTS`, the known file names in `$COMPARE_GAN_CACHE_DIR/inception/`
-(default `~/.cache/compare_gan`), then a download of `INCEPTION_URL` (or
+(default `~/.cache/compare_gan`), then a download of `INCEPTION_URL` (https, or
 `$COMPARE_GAN_INCEPTION_URL`) into that directory. Nothing found raises `InceptionWeightsNotFound`,
 whose message says where to put the file.
+
+Verification. Every file that enters the cache directory under a known name, and every file
+found there, is checked against `PINNED_SHA256`: a download is hashed while it is written and
+only renamed into place when it matches, so a bad one never reaches the cache; a cached file that
+does not match is an error, `InceptionWeightsHashMismatch` (one line: the file, both hashes, what
+to do), never silently replaced. A file the user names (`weights`, `inception.weights`,
+`--inception_weights`, `$COMPARE_GAN_INCEPTION_WEIGHTS`) is used whatever its hash: any file's
+size and sha256 go into the protocol card (`weights_bytes`, `weights_sha256`), which is what
+makes scores comparable. A name without a pinned value is accepted with its hash recorded the
+same way; see `PINNED_SHA256` for which values are known.
 """
 
 import hashlib
@@ -39,8 +49,10 @@ import tensorflow as tf
 from compare_gan import run_dir
 from compare_gan.metrics.inception import extractor
 
-INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
-CLASSIFY_IMAGE_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
+# The documented addresses (TF-GAN's, TTUR's), over https, which download.tensorflow.org serves.
+INCEPTION_URL = "https://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
+CLASSIFY_IMAGE_URL = (
+    "https://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz")
 TFHUB_HANDLE = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 
 WEIGHTS_ENV = "COMPARE_GAN_INCEPTION_WEIGHTS"
@@ -59,12 +71,29 @@ KNOWN_NAMES = (FROZEN_PB_NAME, TARBALL_NAME, CLASSIFY_IMAGE_PB_NAME, CLASSIFY_IM
 _GRAPH_MEMBERS = (FROZEN_PB_NAME, CLASSIFY_IMAGE_PB_NAME)  # Looked for inside tarballs.
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
+# The sha256 values accepted for a file under each name in the cache directory (downloaded, or
+# put there by hand); an empty tuple accepts any file (its hash still goes into the card). No
+# value is pinned yet: no authoritative sha256 of these files is published (TF-GAN, TTUR and the
+# reference compare_gan download them unchecked; docs/ and the reference notes give none, only
+# the tgz's size, 88,931,400 bytes). Add one only from a copy fetched over https from its URL
+# above and hashed with `sha256sum`; a file then has to match it to be used from the cache.
+PINNED_SHA256: Dict[str, Tuple[str, ...]] = {
+    TARBALL_NAME: (),
+    FROZEN_PB_NAME: (),
+    CLASSIFY_IMAGE_TARBALL_NAME: (),
+    CLASSIFY_IMAGE_PB_NAME: (),
+}
+
 DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0  # Per socket operation, when download=None (just trying).
 EXPLICIT_DOWNLOAD_TIMEOUT_S = 60.0  # download=True or a URL given explicitly.
 
 
 class InceptionWeightsNotFound(FileNotFoundError):
   """No Inception weights at any place looked at; the message lists them and how to fix it."""
+
+
+class InceptionWeightsHashMismatch(extractor.InceptionWeightsCorrupt):
+  """A cached or downloaded weights file whose sha256 is not the one pinned for its name."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,6 +125,7 @@ def load_inception(weights: Optional[str] = None, *, cache_dir: Optional[str] = 
   Raises:
     InceptionWeightsNotFound: nothing found; the message lists where it looked and how to fix it.
     extractor.InceptionWeightsCorrupt: a file was found but is not a readable Inception network.
+    InceptionWeightsHashMismatch: a cached or downloaded file is not the pinned one.
   """
   path = find_inception_weights(weights, cache_dir=cache_dir, download=download)
   network, card = _load_network(path, inception_cache_dir(cache_dir))
@@ -127,6 +157,7 @@ def find_inception_weights(weights: Optional[str] = None, *, cache_dir: Optional
   for name in KNOWN_NAMES:
     candidate = os.path.join(cache, name)
     if os.path.exists(candidate):
+      check_pinned(candidate, name)
       return candidate
     looked.append(f"{candidate}: missing")
   url = os.environ.get(URL_ENV) or INCEPTION_URL
@@ -194,26 +225,70 @@ def _not_found_message(looked: List[str], cache: str) -> str:
 
 
 def _download(url: str, cache: str, timeout: float) -> str:
-  """Downloads `url` into `cache` atomically (temp file + rename); returns the file's path."""
-  base = os.path.basename(urllib.parse.urlparse(url).path)
-  if base not in KNOWN_NAMES:
-    base = FROZEN_PB_NAME if base.endswith(".pb") else TARBALL_NAME
-  target = os.path.join(cache, base)
+  """Downloads `url` into `cache` and returns the file's path.
+
+  The file is written to a temporary file, hashed on the way, and renamed to its known name only
+  when its sha256 is a pinned one (or its name has none); a mismatch removes it and raises
+  `InceptionWeightsHashMismatch`. A file already there is checked the same way.
+  """
+  name = os.path.basename(urllib.parse.urlparse(url).path)
+  if name not in KNOWN_NAMES:
+    name = FROZEN_PB_NAME if name.endswith(".pb") else TARBALL_NAME
+  target = os.path.join(cache, name)
   if os.path.exists(target):
+    check_pinned(target, name)
     return target
   os.makedirs(cache, exist_ok=True)
   logging.info("Downloading the Inception weights from %s to %s.", url, target)
-  with urllib.request.urlopen(url, timeout=timeout) as response:
-    run_dir.write_atomically(target, lambda f: _copy_stream(response, f))
+  with _open_url(url, timeout) as response:
+    run_dir.write_atomically(target, lambda f: _write_if_pinned(response, f, url, target))
   return target
 
 
-def _copy_stream(source, destination, chunk: int = 1 << 20) -> None:
+def _write_if_pinned(response, destination, url: str, target: str) -> None:
+  """Copies the download into the temporary file; raising here makes write_atomically delete
+  it instead of renaming it to `target`."""
+  digest = hashlib.sha256()
+  _copy_stream(response, destination, digest)
+  name = os.path.basename(target)
+  pinned = PINNED_SHA256.get(name, ())
+  if pinned and digest.hexdigest() not in pinned:
+    raise InceptionWeightsHashMismatch(
+        f"download of {url}: sha256 {digest.hexdigest()}, but {name} must have sha256 "
+        f"{' or '.join(pinned)}; it was discarded and {target} not written. Retry, or fetch "
+        f"the file yourself and pass it with --inception_weights or gin inception.weights.")
+  if not pinned:
+    logging.warning("Downloaded %s with sha256 %s; no value is pinned for %s to check it "
+                    "against (the protocol cards record it).", url, digest.hexdigest(), name)
+
+
+def _open_url(url: str, timeout: float):
+  """The response to `url` (http(s) or file), a binary file object; tests replace it."""
+  return urllib.request.urlopen(url, timeout=timeout)
+
+
+def _copy_stream(source, destination, digest=None, chunk: int = 1 << 20) -> None:
   while True:
     data = source.read(chunk)
     if not data:
       return
+    if digest is not None:
+      digest.update(data)
     destination.write(data)
+
+
+def check_pinned(path: str, name: str) -> None:
+  """Raises `InceptionWeightsHashMismatch` when `name` has pinned sha256 values and the file at
+  `path` has none of them (the hash is memoised, see `file_sha256`)."""
+  pinned = PINNED_SHA256.get(name, ())
+  if not pinned:
+    return
+  _, digest = file_sha256(path)
+  if digest not in pinned:
+    raise InceptionWeightsHashMismatch(
+        f"{path}: sha256 {digest}, but {name} must have sha256 {' or '.join(pinned)}; the file "
+        f"is damaged or another one. Delete it and retry (it is downloaded again), or pass your "
+        f"own file with --inception_weights or gin inception.weights.")
 
 
 # ------------------------------------------------------------------------------------------------
