@@ -248,7 +248,16 @@ def train_command(args: argparse.Namespace) -> int:
   failures = run_schedule(args.schedule, args.model_dir, config_text=config_text,
                           eval_every_steps=args.eval_every_steps,
                           export_evaluated=args.export_evaluated)
-  return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
+  return _failures_status("train", failures)
+
+
+def _failures_status(command: str, failures: int) -> int:
+  """Exit 0, or 1 with one line when checkpoints failed to evaluate or export (each one's
+  error is logged above)."""
+  if not failures:
+    return run_dir.EXIT_OK
+  return _error(command, f"{failures} checkpoint evaluation(s) or export(s) failed (the ERROR "
+                "lines above say which and why); the others are recorded.", run_dir.EXIT_FAILED)
 
 
 def _check_model_dir(model_dir: str, must_exist: bool) -> None:
@@ -299,7 +308,7 @@ def eval_command(args: argparse.Namespace) -> int:
         eval_every_steps=args.eval_every_steps,
         skip_steps=None if args.force else evaluation.scored_steps())
     failures = evaluation.evaluate_checkpoints(chosen)
-  return run_dir.EXIT_FAILED if failures else run_dir.EXIT_OK
+  return _failures_status("eval", failures)
 
 
 def _eval_module(args: argparse.Namespace) -> int:

@@ -171,6 +171,18 @@ def test_read_only_model_dir(tmp_path, capsys, monkeypatch):
   _one_line(capsys, str(model_dir), "Read-only file system", "choose another directory")
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root is not stopped by file permissions")
+def test_unwritable_model_dir_for_real(tmp_path, capsys):
+  parent = tmp_path / "locked"
+  parent.mkdir()
+  parent.chmod(0o500)
+  try:
+    assert cli.main(_argv("train", parent / "run")) == 1
+    _one_line(capsys, str(parent / "run"), "Permission denied")
+  finally:
+    parent.chmod(0o700)
+
+
 def test_full_disk_keeps_the_checkpoints(run, capsys, monkeypatch):
   def full(self, step):
     raise tf.errors.ResourceExhaustedError(
