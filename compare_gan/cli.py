@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="export a checkpoint's generator as a TF Hub SavedModel",
       description="Write a TF2 SavedModel that hub.load and hub.KerasLayer load without "
       "compare_gan: generator(z[, labels]) -> images in [0, 1], discriminator(images[, "
-      "labels]) -> logits, a serving_default signature, and metadata (assets/"
+      "labels]) -> logits (BEGAN: energy; none for a VAE), a serving_default signature, and "
+      "metadata (assets/"
       "compare_gan_metadata.json). EMA weights when the run has them.")
   p.add_argument("--model_dir", required=True, help="run directory written by `train`")
   p.add_argument("--export_dir", required=True, help="where to write the SavedModel")

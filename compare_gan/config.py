@@ -18,12 +18,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 from compare_gan import run_dir
 
 # The modules whose import registers every gin configurable (each imports what it builds on:
-# modular_gan the losses, penalties and latents; evaluate the protocol and metric tasks).
+# gans.model the model families (modular_gan, began, vae) and with them the losses, penalties
+# and latents; evaluate the protocol and metric tasks).
 # tests/config_test.py checks that no registering module is missing.
 COMPONENT_MODULES = (
     "compare_gan.gin_externals",
     "compare_gan.architectures",
-    "compare_gan.gans.modular_gan",
+    "compare_gan.gans.model",
     "compare_gan.data",
     "compare_gan.training.loop",
     "compare_gan.metrics.evaluate",
@@ -31,7 +32,7 @@ COMPONENT_MODULES = (
 )
 
 # The catalogue's sections, in the order `compare_gan components` prints them.
-SECTIONS = ("losses", "penalties", "normalizers", "architectures", "optimizers",
+SECTIONS = ("losses", "penalties", "models", "normalizers", "architectures", "optimizers",
             "distributions", "datasets", "metrics")
 
 Entry = Tuple[str, str]  # (gin reference, one-line description)

@@ -5,9 +5,11 @@
   checkpoints/          tf.train.CheckpointManager files
   tb/                   TensorBoard events (tb/eval: evaluation scalars)
   metrics.jsonl         one JSON object per evaluated (step, metric), with its protocol card
+                        (and a family's training-side values, e.g. BEGAN's convergence)
   scores.csv            the reference's columns, derived from metrics.jsonl
   status.json           running | done | diverged | failed | interrupted, with step and message
   train.lock            held by the trainer while it runs (pid, host, heartbeat)
+  metrics.jsonl.lock    taken for each append to metrics.jsonl (writers take turns)
   tfhub/<step>/         exported generators
 
 Every file is written atomically (a temporary file in the same directory, flushed to disk, then
@@ -306,13 +308,27 @@ def latest_metrics(records: List[dict]) -> Dict[int, Dict[str, dict]]:
 
 def append_metrics(model_dir: str, records: List[dict]) -> None:
   """Appends `records` to metrics.jsonl (one JSON object a line), rewriting the file
-  atomically so a killed evaluation never leaves a torn line."""
+  atomically so a killed evaluation never leaves a torn line. Writers of one run (a trainer
+  recording its checkpoint metrics, an `eval --continuous` beside it) take turns: locally under
+  an flock of metrics.jsonl.lock, so neither rewrite loses the other's lines."""
   path = os.path.join(model_dir, METRICS)
-  old = read_text(path) or ""
-  if old and not old.endswith("\n"):
-    old += "\n"
   new = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records)
-  write_atomically(path, old + new)
+
+  def append() -> None:
+    old = read_text(path) or ""
+    if old and not old.endswith("\n"):
+      old += "\n"
+    write_atomically(path, old + new)
+
+  if is_remote(path):  # Object stores have no locks; one writer per run is the rule there.
+    append()
+    return
+  fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)  # Held for one read-modify-write: milliseconds.
+    append()
+  finally:
+    os.close(fd)
 
 
 def evaluated_steps(model_dir: str) -> Set[int]:

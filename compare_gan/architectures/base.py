@@ -156,6 +156,10 @@ class Discriminator(_Module):
   """Base discriminator. Subclasses implement `discriminate(x, y, training) -> (logits, h)`;
   the base adds the label projection `<embed(y), h>` when `D.project_y`."""
 
+  # The projection embedding's initializer: None is gin `weights` (a linear kernel, as the
+  # reference resnet_cifar); the BigGAN family sets "glorot_normal", as its reference.
+  projection_initializer: Optional[str] = None
+
   def __init__(self, image_shape: Sequence[int], num_classes: Optional[int] = None,
                options: Optional[DiscriminatorOptions] = None, name: str = "discriminator"):
     super().__init__(image_shape, num_classes, name)
@@ -179,6 +183,7 @@ class Discriminator(_Module):
     self.embedding = None
     if self.conditional:
       self.embedding = ops.Projection(num_classes, use_sn=self.options.spectral_norm,
+                                      initializer=self.projection_initializer,
                                       name="embedding_fc")
 
   def ch(self, channels: int) -> int:

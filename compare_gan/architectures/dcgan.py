@@ -1,8 +1,10 @@
 """DCGAN (Radford et al., ICLR'16; reference `dcgan.py`), any square resolution.
 
 With s16 = s halved (rounding up) four times, widths times G/D.width:
-  G: z -> g_fc1 s16*s16*512 -> BN -> ReLU -> deconv5x5/2 256 -> BN -> ReLU -> 128 -> BN -> ReLU
-     -> 64 -> BN -> ReLU -> deconv5x5/2 C -> 0.5 tanh + 0.5.
+  G: z -> g_fc1 s16*s16*512 -> reshape [s16, s16, 512] -> BN -> ReLU -> deconv5x5/2 256 -> BN
+     -> ReLU -> 128 -> BN -> ReLU -> 64 -> BN -> ReLU -> deconv5x5/2 C -> 0.5 tanh + 0.5.
+     The first BN (g_bn0) comes after the reshape, per channel, as both references (v2
+     `generator`, v3 `dcgan.py`); SNDCGAN's comes before it.
   D: conv5x5/2 64 -> lrelu -> conv5x5/2 128 -> BN -> lrelu -> conv5x5/2 256 -> BN -> lrelu
      -> conv5x5/2 512 -> BN -> lrelu -> flatten -> d_fc4 -> 1 (LN at the BN sites when
      D.layer_norm). G.spectral_norm normalises every G kernel (ignored by the reference).
@@ -30,7 +32,7 @@ class Generator(dcgan_family.DeconvGenerator):
   check_image_shape = staticmethod(_check)
 
   TABLE = dcgan_family.GeneratorTable(
-      halvings=4, seed_channels=512, fc_name="g_fc1",
+      halvings=4, seed_channels=512, fc_name="g_fc1", norm_before_reshape=False,
       bn_names=("g_bn0", "g_bn1", "g_bn2", "g_bn3"),
       deconvs=(dcgan_family.DeconvSpec(256, 5, 2, "g_dc1"),
                dcgan_family.DeconvSpec(128, 5, 2, "g_dc2"),

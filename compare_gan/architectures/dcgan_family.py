@@ -2,12 +2,15 @@
 
 `DeconvGenerator` is the generator body of sndcgan and dcgan, driven by a `GeneratorTable`:
 
-  z -> fc [B, s0*s0*C0] -> reshape [B, s0, s0, C0] -> BN -> ReLU
+  z -> fc [B, s0*s0*C0] -> BN -> ReLU -> reshape [B, s0, s0, C0]     (norm_before_reshape)
+  z -> fc [B, s0*s0*C0] -> reshape [B, s0, s0, C0] -> BN -> ReLU     (otherwise)
     -> (deconv -> BN -> ReLU) for every deconv but the last -> deconv [B, s, s, C] -> output
 
 where s0 is the image side s halved (rounding up) `halvings` times and every stride-2 deconv
-undoes one halving. infogan's generator (two fcs, lrelu, BN before the reshape) is not of this
-shape and keeps its own body.
+undoes one halving. Where the first BN sits is each reference's choice and changes the model:
+before the reshape it normalises each of the s0*s0*C0 units with its own statistics and
+gamma/beta (SNDCGAN, v2 `sn_generator` and v3 `sndcgan.py`); after it, each of the C0 channels
+(DCGAN). infogan's generator (two fcs, lrelu) is not of this shape and keeps its own body.
 """
 
 import dataclasses
@@ -27,13 +30,17 @@ def halvings(size: int, times: int) -> List[int]:
   return sizes
 
 
-def check_square_image(image_shape: Sequence[int], min_size: int = 1) -> Optional[str]:
-  """Why `image_shape` [H, W, C] is unsupported (not square, H < min_size, ...), or None."""
+def check_square_image(image_shape: Sequence[int], min_size: int = 1,
+                       multiple_of: int = 1) -> Optional[str]:
+  """Why `image_shape` [H, W, C] is unsupported (not square, H < min_size, H not a multiple of
+  `multiple_of`), or None."""
   problem = base._Module.check_image_shape(image_shape)
   if problem:
     return problem
   if image_shape[0] < min_size:
     return f"needs images of at least {min_size}x{min_size}"
+  if image_shape[0] % multiple_of:
+    return f"needs a size divisible by {multiple_of}"
   return None
 
 
@@ -58,6 +65,8 @@ class GeneratorTable:
       the deconvs' stride-2 layers undo exactly these halvings.
     seed_channels: C0 before G.width scaling.
     fc_name: name of the z -> seed linear layer.
+    norm_before_reshape: True: the first normaliser sees the fc output [B, s0*s0*C0] (one
+      statistic and gamma/beta per unit); False: the reshaped seed [B, s0, s0, C0] (per channel).
     bn_names: one normaliser per ReLU: after the fc and after every deconv but the last.
     deconvs: the transposed convolutions in order; strides are 1 or 2.
     output: maps the last deconv's float32 output [B, s, s, C] to images in [0, 1]; each
@@ -66,6 +75,7 @@ class GeneratorTable:
   halvings: int
   seed_channels: int
   fc_name: str
+  norm_before_reshape: bool
   bn_names: Tuple[str, ...]
   deconvs: Tuple[DeconvSpec, ...]
   output: Callable[[tf.Tensor], tf.Tensor]
@@ -108,8 +118,13 @@ class DeconvGenerator(base.Generator):
 
   def generate(self, z: tf.Tensor, y: Optional[tf.Tensor], training) -> tf.Tensor:
     """z [B, z_dim] (y [B, K] for conditional normalisers) -> images [B, s, s, C] in [0, 1]."""
-    h = tf.reshape(self.fc(z, training=training), [-1] + self.seed_shape)
-    h = tf.nn.relu(self.bns[0](h, z=z, y=y, training=training))
+    h = self.fc(z, training=training)
+    if self.TABLE.norm_before_reshape:
+      h = tf.reshape(tf.nn.relu(self.bns[0](h, z=z, y=y, training=training)),
+                     [-1] + self.seed_shape)
+    else:
+      h = tf.nn.relu(self.bns[0](tf.reshape(h, [-1] + self.seed_shape), z=z, y=y,
+                                 training=training))
     for deconv, bn in zip(self.deconvs[:-1], self.bns[1:]):
       h = tf.nn.relu(bn(deconv(h, training=training), z=z, y=y, training=training))
     h = tf.cast(self.deconvs[-1](h, training=training), tf.float32)

@@ -2,7 +2,8 @@
 
 For square images with side s divisible by 4, widths times G/D.width:
   G: z -> g_fc1 1024 -> BN -> lrelu -> g_fc2 128*(s/4)^2 -> BN -> lrelu -> deconv4x4/2 64 -> BN
-     -> lrelu -> deconv4x4/2 C -> sigmoid.
+     -> lrelu -> deconv4x4/2 C -> sigmoid. g_bn1 and g_bn2 normalise the flat fc outputs, so g_bn2
+     has one statistic and gamma/beta per unit (128*(s/4)^2), before the reshape, as the reference.
   D: conv4x4/2 64 -> lrelu -> conv4x4/2 128 -> BN -> lrelu -> d_fc3 1024 -> BN -> lrelu
      -> d_fc4 -> 1; features are the 1024-d layer.
 The reference G always used batch norm; here G uses `G.batch_norm_fn` like every generator (set it
@@ -17,10 +18,7 @@ from compare_gan.architectures import ops
 
 
 def _check(image_shape):
-  problem = dcgan_family.check_square_image(image_shape, min_size=4)
-  if problem is None and image_shape[0] % 4:
-    problem = "infogan needs a size divisible by 4"
-  return problem
+  return dcgan_family.check_square_image(image_shape, min_size=4, multiple_of=4)
 
 
 class Generator(base.Generator):

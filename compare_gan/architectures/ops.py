@@ -3,7 +3,9 @@
 Semantics follow the reference `compare_gan/architectures/arch_ops.py` (v3) and `resnet_ops.py`:
 
 * Kernels are initialised by the gin-configurable `weights` choice (normal(0.02) by default,
-  truncated normal, orthogonal); projection embeddings use glorot normal. Biases start at
+  truncated normal, orthogonal), which can differ per kind of layer (`weights.conv_initializer`
+  and friends; v2's scheme). Projection embeddings are linear kernels like any other (reference
+  `resnet_cifar`); `initializer="glorot_normal"` is for the BigGAN family's. Biases start at
   `bias_start` (0 by default).
 * Spectral normalisation (Miyato et al., ICLR'18, Algorithm 1) reshapes every kernel to
   `[-1, last_dim]`, keeps a persistent non-trainable `u` per kernel and runs one power iteration
@@ -50,25 +52,57 @@ def variable_seed(path: str) -> int:
   """Stateless seed for the variable at `path` under the current `initializer_seed`."""
   return (zlib.crc32(path.encode("utf-8")) ^ (_base_seed * 0x9E3779B1)) % (2**31 - 1)
 
-@gin.configurable("weights")
+# The kinds of kernel a layer owns, for the per-kind choices of `weight_initializer`.
+KERNEL_KINDS = ("linear", "conv", "deconv")
+
+
+def _check_initializer(setting: str, name: Optional[str], allow_none: bool) -> None:
+  if (name is None and allow_none) or name in _INITIALIZERS:
+    return
+  valid = ", ".join(map(repr, _INITIALIZERS)) + (" or None (weights.initializer)"
+                                                  if allow_none else "")
+  raise config.ConfigError(f"{setting}={name!r} is not one of {valid}.")
+
+
+@gin.configurable("weights", denylist=["seed", "kind"])
 def weight_initializer(seed: int,
+                       kind: str,
                        initializer: str = "normal",
-                       stddev: float = 0.02) -> keras.initializers.Initializer:
-  """The reference's gin `weights` choice of kernel initializer (arch_ops.weight_initializer).
+                       stddev: float = 0.02,
+                       linear_initializer: Optional[str] = None,
+                       conv_initializer: Optional[str] = None,
+                       deconv_initializer: Optional[str] = None) -> keras.initializers.Initializer:
+  """The kernel initializer of a layer of `kind` (gin `weights`).
+
+  v3 (`arch_ops.weight_initializer`) draws every kernel from `weights.initializer`. v2 (the GAN
+  Landscape's code, `v2:.../gans/ops.py`) drew conv kernels from a truncated normal(0.02) and
+  linear and deconv kernels from a normal(0.02) (its SNDCGAN discriminator passed normal to its
+  convs); the per-kind settings express that:
+
+    weights.conv_initializer = 'truncated'   # v2's ResNet19, ResNet-CIFAR, DCGAN, InfoGAN
 
   Args:
     seed: stateless seed (from `variable_seed`).
-    initializer: one of "normal" (N(0, stddev), the default), "truncated" (truncated normal),
-      "orthogonal" (gain 1, as BigGAN).
+    kind: the layer's kernel kind, one of KERNEL_KINDS; conv covers every Conv2D (1x1 included).
+    initializer: for every kind without its own choice: "normal" (N(0, stddev), the default),
+      "truncated" (normal truncated at 2 stddev, TF's), "orthogonal" (gain 1, as BigGAN).
     stddev: standard deviation for "normal" and "truncated".
+    linear_initializer, conv_initializer, deconv_initializer: the choice for that kind; None
+      follows `initializer`.
   """
-  if initializer == "normal":
+  _check_initializer("weights.initializer", initializer, allow_none=False)
+  per_kind = {"linear": linear_initializer, "conv": conv_initializer,
+              "deconv": deconv_initializer}
+  for name, value in per_kind.items():
+    _check_initializer(f"weights.{name}_initializer", value, allow_none=True)
+  if kind not in per_kind:
+    raise ValueError(f"Unknown kernel kind {kind!r}; valid: {', '.join(KERNEL_KINDS)}.")
+  choice = per_kind[kind] or initializer
+  if choice == "normal":
     return keras.initializers.RandomNormal(stddev=stddev, seed=seed)
-  if initializer == "truncated":
+  if choice == "truncated":
     return keras.initializers.TruncatedNormal(stddev=stddev, seed=seed)
-  if initializer == "orthogonal":
-    return keras.initializers.Orthogonal(gain=1.0, seed=seed)
-  raise config.ConfigError(f"weights.initializer={initializer!r} is not one of {_INITIALIZERS}.")
+  return keras.initializers.Orthogonal(gain=1.0, seed=seed)
 
 @gin.configurable("spectral_norm", allowlist=["epsilon", "singular_value"])
 class SpectralNormSettings:
@@ -108,8 +142,11 @@ def power_iteration(matrix: tf.Tensor, u: tf.Tensor, orientation: str,
 class KernelLayer(keras.layers.Layer):
   """Base of the layers that own a kernel and bias; optionally spectrally normalised.
 
-  Subclasses call `_add_kernel(shape)` in `build` and `_kernel(training)` in `call`.
+  Subclasses set `kind` (one of KERNEL_KINDS), call `_add_kernel(shape)` in `build` and
+  `_kernel(training)` in `call`.
   """
+
+  kind: str  # which `weights.<kind>_initializer` applies
 
   def __init__(self,
                use_sn: bool = False,
@@ -117,7 +154,11 @@ class KernelLayer(keras.layers.Layer):
                bias_start: float = 0.0,
                initializer: Optional[str] = None,
                **kwargs):
-    """`initializer=None` uses gin `weights`; "glorot_normal" is for projection embeddings."""
+    """`initializer=None` uses gin `weights` for the layer's kind; "glorot_normal" is the
+    BigGAN family's projection-embedding initializer."""
+    if initializer not in (None, "glorot_normal"):
+      raise ValueError(f"initializer={initializer!r}; valid: None (gin `weights`) or "
+                       "'glorot_normal'.")
     super().__init__(**kwargs)
     self.use_sn = use_sn
     self.use_bias = use_bias
@@ -129,10 +170,8 @@ class KernelLayer(keras.layers.Layer):
     seed = variable_seed(self.path + "/kernel")
     if self.initializer == "glorot_normal":
       init = keras.initializers.GlorotNormal(seed=seed)
-    elif self.initializer is None:
-      init = weight_initializer(seed)
     else:
-      init = weight_initializer(seed, initializer=self.initializer)
+      init = weight_initializer(seed, kind=self.kind)
     # autocast=False: the kernel (and spectral norm) stay float32 under mixed precision.
     self.kernel = self.add_weight(shape=tuple(shape), initializer=init, name="kernel",
                                   autocast=False)
@@ -184,6 +223,8 @@ class KernelLayer(keras.layers.Layer):
 class Linear(KernelLayer):
   """`y = x W + b`, kernel [in, units] (reference `linear`)."""
 
+  kind = "linear"
+
   def __init__(self, units: int, **kwargs):
     super().__init__(**kwargs)
     self.units = int(units)
@@ -200,13 +241,17 @@ class Linear(KernelLayer):
 class Projection(KernelLayer):
   """Projection-discriminator term <y W_emb, h> (Miyato & Koyama, ICLR'18).
 
-  W_emb [num_classes, F] is glorot-normal initialised and spectrally normalised with D, as the
-  reference's `embedding_fc`. Call with features h [B, F] and labels y [B, num_classes]; returns
-  [B, 1].
+  W_emb [num_classes, F] is a linear kernel without bias, spectrally normalised with D: the
+  reference `resnet_cifar`'s `embedding_fc` (`linear(y, F, use_bias=False)`, so gin `weights`,
+  normal(0.02) by default). Only the BigGAN family initialised it glorot-normal
+  (`initializer="glorot_normal"`). Call with features h [B, F] and labels y [B, num_classes];
+  returns [B, 1].
   """
 
+  kind = "linear"
+
   def __init__(self, num_classes: int, **kwargs):
-    super().__init__(use_bias=False, initializer="glorot_normal", **kwargs)
+    super().__init__(use_bias=False, **kwargs)
     self.num_classes = int(num_classes)
 
   def build(self, features_shape, labels_shape=None):
@@ -218,6 +263,8 @@ class Projection(KernelLayer):
 
 class Conv2D(KernelLayer):
   """2-D convolution with SAME padding, kernel [kh, kw, in, out] (reference `conv2d`)."""
+
+  kind = "conv"
 
   def __init__(self, filters: int, kernel_size: int = 3, strides: int = 1, **kwargs):
     super().__init__(**kwargs)
@@ -240,6 +287,8 @@ class Deconv2D(KernelLayer):
   `output_size` (H, W) must satisfy ceil(H / strides) == input H (SAME padding), which lets the
   DCGAN-family generators reach odd sizes such as 28 -> 14 -> 7 -> 4 (reference `deconv2d`).
   """
+
+  kind = "deconv"
 
   def __init__(self, filters: int, output_size: Tuple[int, int], kernel_size: int = 5,
                strides: int = 2, **kwargs):

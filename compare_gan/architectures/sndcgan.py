@@ -1,10 +1,14 @@
 """SNDCGAN (Miyato et al., ICLR'18, Table 3; reference `sndcgan.py`), any square resolution.
 
 With s the image side and s2, s4, s8 = ceil(s/2), ceil(s/4), ceil(s/8), widths times G/D.width:
-  G: z -> g_fc1 s8*s8*512 -> BN -> ReLU -> deconv4x4/2 256 -> BN -> ReLU -> deconv4x4/2 128
-     -> BN -> ReLU -> deconv4x4/2 64 -> BN -> ReLU -> deconv3x3/1 C -> (tanh + 1) / 2.
+  G: z -> g_fc1 s8*s8*512 -> BN -> ReLU -> reshape [s8, s8, 512] -> deconv4x4/2 256 -> BN
+     -> ReLU -> deconv4x4/2 128 -> BN -> ReLU -> deconv4x4/2 64 -> BN -> ReLU -> deconv3x3/1 C
+     -> (tanh + 1) / 2.
   D: x -> 2x - 1 -> conv3x3/1 64, conv4x4/2 128, conv3x3/1 128, conv4x4/2 256, conv3x3/1 256,
      conv4x4/2 512, conv3x3/1 512 (each followed by lrelu 0.1) -> flatten -> d_fc1 -> 1.
+The first BN (g_bn1) normalises the flat fc output before the reshape, one statistic and one
+gamma/beta per unit (s8*s8*512 of them), as both references do (v2 `sn_generator`, v3
+`sndcgan.py`): with BN, G has 3,828,739 trainable parameters at 32x32x3 and z_dim 128.
 Differences from the reference, so that every GAN Landscape normaliser setting applies: D
 normalises (BN and/or LN) after every conv but the first, and G.spectral_norm normalises every
 G kernel (the reference ignored D.batch_norm_fn, D.layer_norm and G.spectral_norm here).
@@ -33,7 +37,7 @@ class Generator(dcgan_family.DeconvGenerator):
 
   # The last deconv keeps the size (stride 1), so three halvings reach the image side.
   TABLE = dcgan_family.GeneratorTable(
-      halvings=3, seed_channels=512, fc_name="g_fc1",
+      halvings=3, seed_channels=512, fc_name="g_fc1", norm_before_reshape=True,
       bn_names=("g_bn1", "g_bn2", "g_bn3", "g_bn4"),
       deconvs=(dcgan_family.DeconvSpec(256, 4, 2, "g_dc2"),
                dcgan_family.DeconvSpec(128, 4, 2, "g_dc3"),

@@ -216,8 +216,17 @@ def convex_polygon_images(indices: np.ndarray, *, seed: int, n_vertices: int,
   vertices = convex_polygon_vertices(
       indices, seed=seed, n_vertices=n_vertices, raster_dim=raster_dim,
       min_segment_angle=min_segment_angle, scale=scale, shift_to_mean=shift_to_mean)
-  raster_dim = _as_int("raster_dim", raster_dim)
-  inside = _inside_counts(vertices * subpixel_res, raster_dim, subpixel_res)
+  return render_convex_polygons(vertices, _as_int("raster_dim", raster_dim), subpixel_res)
+
+
+def render_convex_polygons(vertices: np.ndarray, raster_dim: int,
+                           subpixel_res: int) -> np.ndarray:
+  """The rasteriser of `convex_polygon_images` for given vertices: float64 [N, n, 2],
+  counter-clockwise, in raster coordinates (row, column). Returns float32
+  [N, raster_dim, raster_dim, 1] in [0, 1], the polygon dark on white (metrics/polygon_prf.py
+  renders its fitted polygons with it, so they are the dataset's by construction)."""
+  inside = _inside_counts(np.asarray(vertices, np.float64) * subpixel_res, raster_dim,
+                          subpixel_res)
   area = np.float32(subpixel_res * subpixel_res)
   # Counts and r^2 are small integers, so the float32 quotient is exactly the reference's.
   images = (area - inside) / area

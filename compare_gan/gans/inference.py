@@ -1,9 +1,11 @@
 """A run's model rebuilt for inference: the one G that evaluation, export and sampling run.
 
-`InferenceModel` builds the run's ModularGAN in float32 under the run's parsed gin config
-(variables are float32 under every Keras mixed policy, so any run's checkpoint restores into
-it), restores G, its EMA copy and D from a checkpoint (never the optimizers, whose structure
-depends on the training precision), and samples through `ModularGAN.sample` in inference mode:
+`InferenceModel` builds the run's model, of the family gin `model.family` chose (gans/model.py;
+ModularGAN, BEGAN, VAE), in float32 under the run's parsed gin config (variables are float32
+under every Keras mixed policy, so any run's checkpoint restores into it), restores G, its EMA
+copy and D from a checkpoint (those the family has; never the optimizers, whose structure
+depends on the training precision, nor a VAE's encoder, which sampling does not use), and
+samples through the family's `sample` in inference mode:
 spectral norm uses its stored `u` without writing it, batch norm its moving averages or, for
 `standardize_batch.use_moving_averages = False`, statistics accumulated here with the
 evaluation protocol's seed tree (gans/latents.py). One process builds it once: the
@@ -19,11 +21,11 @@ from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.gans import latents
-from compare_gan.gans import modular_gan
+from compare_gan.gans import model as model_lib
 
 
 class InferenceModel:
-  """G (raw and EMA) and D of one run, restorable from its checkpoints.
+  """G (raw and EMA) and D of one run (those its family has), restorable from its checkpoints.
 
   Args:
     image_shape, num_classes: the run's data (from its dataset's info).
@@ -33,7 +35,7 @@ class InferenceModel:
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-      self.model = modular_gan.ModularGAN(image_shape, num_classes)
+      self.model = model_lib.build(image_shape, num_classes)
     finally:
       keras.mixed_precision.set_global_policy(policy)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -54,7 +56,8 @@ class InferenceModel:
     """
     if use_ema and not self.has_ema:
       raise config.ConfigError(f"{setting}=True, but the run was trained without EMA "
-                               "(ModularGAN.g_use_ema = False).")
+                               f"(the {type(self.model).__name__} has no EMA generator; "
+                               "ModularGAN.g_use_ema = True trains one).")
     return self.has_ema if use_ema is None else bool(use_ema)
 
   def restore(self, checkpoint_path: str) -> int:

@@ -140,5 +140,16 @@ def compute_loss(d_real_logits: tf.Tensor, d_fake_logits: tf.Tensor,
   return result
 
 
+def generator_loss_reads_real_logits() -> bool:
+  """Whether the G loss of the configured loss (gin `loss.fn`) depends on D's real logits, as
+  the relativistic-average losses' does; a G update that runs D on the fakes only (ModularGAN's
+  `v2_generator_step`) cannot compute those. Probed on two sets of real logits with the same
+  fake logits, so a newly registered loss needs no declaration."""
+  fake = tf.constant([[0.3], [-1.2], [2.0]])
+  first = compute_loss(tf.constant([[0.5], [2.0], [-0.7]]), fake).g_loss
+  second = compute_loss(tf.constant([[-1.5], [0.1], [3.0]]), fake).g_loss
+  return not bool(tf.reduce_all(tf.equal(first, second)))
+
+
 config.register_catalogue("losses", "losses (loss.fn)",
                           lambda: [(f"@{fn.__name__}", config.summary(fn)) for fn in LOSSES])

@@ -7,6 +7,12 @@ step consumes `disc_iters + 1` real batches. Real and fake images go through D i
 concatenated call (shared batch-norm statistics) unless `deprecated_split_disc_calls` asks for
 the two calls of v2. `d_loss = loss.d_loss + penalty.weight * penalty`.
 
+`v2_generator_step` is the G update of v2, the code behind the GAN Landscape's numbers
+(`v2:compare_gan/src/gans/abstract_gan.py::run_single_train_step`, `gans_with_penalty.py`): it
+reuses the z (and fake labels) of the last D update and runs D on the fakes only, so it reads
+no real batch (a step consumes `disc_iters` batches: `real_batches_per_step`) and updates D's
+batch-norm statistics and spectral-norm `u` with the fakes only.
+
 gin surface (reference names where they exist):
 
   ModularGAN.architecture = @resnet_cifar()
@@ -18,6 +24,7 @@ gin surface (reference names where they exist):
   ModularGAN.ema_decay = 0.9999
   ModularGAN.ema_start_step = 40000
   ModularGAN.conditional = True                                        # needs a labelled dataset
+  ModularGAN.v2_generator_step = True                                  # the GAN Landscape's G step
   z.distribution_fn = @tf.random.normal                                # z ~ N(0, 1); default U(-1, 1)
 
 Randomness is stateless: every draw is a function of (seed, step, sub-step, purpose), and z and
@@ -39,17 +46,11 @@ import tensorflow as tf
 
 from compare_gan import config
 from compare_gan.architectures import base
-from compare_gan.architectures import normalization
 from compare_gan.architectures import ops
 from compare_gan.gans import latents
 from compare_gan.gans import losses
 from compare_gan.gans import penalties
-
-def default_optimizer() -> keras.optimizers.Optimizer:
-  """The reference's default: `tf.train.AdamOptimizer(2e-4)` with TF1's beta_1 0.9, beta_2
-  0.999 and epsilon 1e-8 (Keras's default epsilon is 1e-7)."""
-  return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-
+from compare_gan.gans import shared_step
 
 class _BoundDiscriminator:
   """D with labels and training mode bound: `images -> logits [B, 1]`, plus the
@@ -80,12 +81,16 @@ class ModularGAN:
     architecture: a registered architecture (`@resnet19()` ...).
     z_dim: latent dimension.
     disc_iters: D updates per G update.
-    g_optimizer, d_optimizer: Keras optimizers (default: `default_optimizer()` each).
+    g_optimizer, d_optimizer: Keras optimizers (default: `shared_step.default_optimizer()`
+      each, the reference's Adam).
     g_use_ema, ema_decay, ema_start_step: exponential moving average of G's weights; the decay
       is 0 (EMA = current weights) before `ema_start_step` G updates, as the reference.
     conditional: train on labels (G and D get one-hot labels; the dataset must have them).
     fit_label_distribution: fakes use the real batch's labels instead of uniform labels.
     deprecated_split_disc_calls: run D on real and fake separately (v2 behaviour).
+    v2_generator_step: the G update reuses the last D update's z and fake labels and runs D on
+      the fakes only (v2 behaviour; see the module docstring). It needs a loss whose G term
+      does not read the real logits (not the relativistic ones).
     seed: seeds weight initialisation (set by the training loop from `train.seed`).
     jit_compile: XLA-compile the gradient maths (set by the training loop).
   """
@@ -97,8 +102,8 @@ class ModularGAN:
                d_optimizer: Optional[keras.optimizers.Optimizer] = None,
                g_use_ema: bool = False, ema_decay: float = 0.9999, ema_start_step: int = 40000,
                conditional: bool = False, fit_label_distribution: bool = False,
-               deprecated_split_disc_calls: bool = False, seed: int = 0,
-               jit_compile: bool = False):
+               deprecated_split_disc_calls: bool = False, v2_generator_step: bool = False,
+               seed: int = 0, jit_compile: bool = False):
     if not isinstance(architecture, base.Architecture):
       raise config.ConfigError(
           f"ModularGAN.architecture={architecture!r} is not an architecture; use "
@@ -114,6 +119,11 @@ class ModularGAN:
     if fit_label_distribution and not conditional:
       raise config.ConfigError(
           "ModularGAN.fit_label_distribution needs ModularGAN.conditional = True.")
+    if v2_generator_step and losses.generator_loss_reads_real_logits():
+      raise config.ConfigError(
+          "ModularGAN.v2_generator_step = True runs D on the fakes only, but the G loss of "
+          "the configured loss.fn reads D's real logits (a relativistic loss); use a loss "
+          "such as @non_saturating, or set ModularGAN.v2_generator_step = False.")
     self.image_shape = tuple(int(d) for d in image_shape)
     self.num_classes = int(num_classes) if conditional else None
     self.architecture = architecture
@@ -123,6 +133,10 @@ class ModularGAN:
     self.conditional = bool(conditional)
     self.fit_label_distribution = bool(fit_label_distribution)
     self.split_disc_calls = bool(deprecated_split_disc_calls)
+    self.v2_generator_step = bool(v2_generator_step)
+    # Real batches one `train_step` reads: one per D update, plus one for the G update unless
+    # it runs on fakes only. The training loop reads this many per step.
+    self.real_batches_per_step = self.disc_iters + (0 if self.v2_generator_step else 1)
     self.z = latents.latent_distribution()
     self.seed = int(seed)
 
@@ -140,9 +154,8 @@ class ModularGAN:
         for ema, var in self._ema_pairs():
           ema.assign(var)
 
-    mixed_float16 = keras.mixed_precision.global_policy().name == "mixed_float16"
-    self.g_optimizer = self._prepare_optimizer(g_optimizer, "g_optimizer", mixed_float16)
-    self.d_optimizer = self._prepare_optimizer(d_optimizer, "d_optimizer", mixed_float16)
+    self.g_optimizer = shared_step.prepare_optimizer(g_optimizer, "ModularGAN.g_optimizer")
+    self.d_optimizer = shared_step.prepare_optimizer(d_optimizer, "ModularGAN.d_optimizer")
     if self.g_optimizer is self.d_optimizer:
       raise config.ConfigError(
           "ModularGAN.g_optimizer and d_optimizer are the same object; give each "
@@ -155,34 +168,9 @@ class ModularGAN:
     self._d_gradients = self._d_gradients_fn
     self._g_gradients = self._g_gradients_fn
     if jit_compile:
-      self._check_jit_compatible()
+      shared_step.check_jit_compatible("ModularGAN", (self.generator, self.discriminator))
       self._d_gradients = tf.function(self._d_gradients_fn, jit_compile=True)
       self._g_gradients = tf.function(self._g_gradients_fn, jit_compile=True)
-
-  @staticmethod
-  def _prepare_optimizer(optimizer, name: str, mixed_float16: bool):
-    optimizer = default_optimizer() if optimizer is None else optimizer
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-      raise config.ConfigError(
-          f"ModularGAN.{name}={optimizer!r} is not a Keras optimizer; write e.g. "
-          f"ModularGAN.{name} = @generator/tf.keras.optimizers.Adam() "
-          "(note the parentheses).")
-    if mixed_float16 and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-      optimizer = keras.optimizers.LossScaleOptimizer(optimizer)  # float16 needs loss scaling.
-    return optimizer
-
-  def _check_jit_compatible(self):
-    ctx = tf.distribute.get_strategy()
-    if ctx.num_replicas_in_sync == 1 or isinstance(ctx, tf.distribute.TPUStrategy):
-      return
-    for module in (self.generator, self.discriminator):
-      for layer in normalization.standardizers(module):
-        if layer.use_cross_replica_mean is not False:
-          raise config.ConfigError(
-              f"jit_compile with {ctx.num_replicas_in_sync} replicas: batch norm "
-              f"({layer.path}) takes cross-replica moments, an all-reduce that cannot run inside "
-              "an XLA cluster here. Set standardize_batch.use_cross_replica_mean = False "
-              "(per-replica statistics) or turn jit_compile off.")
 
   def _ema_pairs(self) -> List[Tuple[tf.Variable, tf.Variable]]:
     """(EMA variable, G variable) for every G variable, trainable ones first."""
@@ -216,10 +204,6 @@ class ModularGAN:
     logits, _ = d(tf.concat([real, tf.cast(fake, real.dtype)], 0), y=y, training=True)
     return tf.split(logits, 2)
 
-  def _new_states(self, scope):
-    return [scope.get_current_value(v) if scope.get_current_value(v) is not None
-            else tf.convert_to_tensor(v) for v in self._states]
-
   def _d_gradients_fn(self, real, real_labels, z, fake_labels, penalty_seed,
                       global_batch_size: int):
     """D's gradients for one D update, the loss terms and the new layer state."""
@@ -242,7 +226,7 @@ class ModularGAN:
         scaled = self.d_optimizer.scale_loss(d_loss)
       variables = self.discriminator.trainable_variables
       grads = tape.gradient(scaled, variables)
-      new_states = self._new_states(scope)
+      new_states = shared_step.new_states(scope, self._states)
     terms = {
         "d_loss": d_loss,
         "d_loss_real": tf.reduce_sum(loss.d_loss_real) / global_batch_size,
@@ -255,18 +239,25 @@ class ModularGAN:
 
   def _g_gradients_fn(self, real, real_labels, z, fake_labels, global_batch_size: int):
     """G's gradients for the G update, its loss and the new layer state. (The reference also
-    evaluated the unused penalty here; skipping it changes only D's state updates.)"""
+    evaluated the unused penalty here; skipping it changes only D's state updates.) `real` is
+    None for the v2 G update, which runs D on the fakes only."""
     real_y, fake_y = self._one_hot(real_labels), self._one_hot(fake_labels)
     with keras.StatelessScope() as scope:
       with tf.GradientTape() as tape:
         fake = self.generator(z, y=fake_y, training=True)
-        real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
+        if real is None:
+          fake_logits = self.discriminator(fake, y=fake_y, training=True)[0]
+          # The constructor checked that the G loss does not read the real logits, so any
+          # value fills that argument.
+          real_logits = tf.zeros_like(fake_logits)
+        else:
+          real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
         g_loss = tf.reduce_sum(losses.compute_loss(real_logits, fake_logits).g_loss)
         g_loss = g_loss / global_batch_size
         scaled = self.g_optimizer.scale_loss(g_loss)
       variables = self.generator.trainable_variables
       grads = tape.gradient(scaled, variables)
-      new_states = self._new_states(scope)
+      new_states = shared_step.new_states(scope, self._states)
     return grads, {"g_loss": g_loss}, new_states
 
   # --------------------------------------------------------------------------------------------
@@ -290,17 +281,14 @@ class ModularGAN:
         dtype=tf.int32)
     return z, sampled[start:start + per_replica]
 
-  def _assign_states(self, new_states):
-    for var, value in zip(self._states, new_states):
-      var.assign(value)
-
   def train_step(self, batches: Sequence[Dict[str, tf.Tensor]], step: tf.Tensor,
                  seed: tf.Tensor, global_batch_size: int) -> Dict[str, tf.Tensor]:
     """One training step; call inside `strategy.run`.
 
     Args:
-      batches: `disc_iters + 1` per-replica batches {"images": [b, *image_shape] in [0, 1],
-        "labels": int32 [b] when the dataset has labels}; the last one feeds the G update.
+      batches: `real_batches_per_step` per-replica batches {"images": [b, *image_shape] in
+        [0, 1], "labels": int32 [b] when the dataset has labels}: one per D update, then (unless
+        `v2_generator_step`) the one that feeds the G update.
       step: int64 scalar, G updates done before this step.
       seed: [2] int, the run's random seed.
       global_batch_size: b times the number of replicas.
@@ -309,33 +297,45 @@ class ModularGAN:
       them): d_loss, d_loss_real, d_loss_fake, penalty, d_real_logits, d_fake_logits (last D
       update), g_loss.
     """
-    if len(batches) != self.disc_iters + 1:
-      raise ValueError(f"train_step needs disc_iters + 1 = {self.disc_iters + 1} batches; got "
+    if len(batches) != self.real_batches_per_step:
+      rule = ("disc_iters (v2_generator_step: the G update reads none)"
+              if self.v2_generator_step else "disc_iters + 1")
+      raise ValueError(f"train_step needs {rule} = {self.real_batches_per_step} batches; got "
                        f"{len(batches)}.")
-    terms = {}
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if global_batch_size % replicas:
       raise ValueError(f"global_batch_size={global_batch_size} is not divisible by the "
                        f"{replicas} replicas.")
     per_replica = global_batch_size // replicas
-    for i, batch in enumerate(batches):
+
+    def real_batch(i):
+      batch = batches[i]
       real = tf.ensure_shape(batch["images"], (per_replica,) + self.image_shape)
-      labels = batch.get("labels") if self.conditional else None
+      return real, (batch.get("labels") if self.conditional else None)
+
+    for i in range(self.disc_iters):
+      real, labels = real_batch(i)
       z, fake_labels = self._latents(seed, step, i, global_batch_size, per_replica, labels)
-      if i < self.disc_iters:
-        grads, terms, new_states = self._d_gradients(
-            real, labels, z, fake_labels,
-            latents.derive_seed(seed, step, i, latents.TRAIN_PENALTY),
-            global_batch_size)
-        self._assign_states(new_states)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        penalties.clip_weights(self.discriminator.trainable_variables)
-      else:
-        grads, g_terms, new_states = self._g_gradients(real, labels, z, fake_labels,
-                                                       global_batch_size)
-        self._assign_states(new_states)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        terms = dict(terms, **g_terms)
+      grads, terms, new_states = self._d_gradients(
+          real, labels, z, fake_labels,
+          latents.derive_seed(seed, step, i, latents.TRAIN_PENALTY),
+          global_batch_size)
+      shared_step.assign_states(self._states, new_states)
+      self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+      penalties.clip_weights(self.discriminator.trainable_variables)
+    if self.v2_generator_step:
+      # v2 fed the G update the z of the D update before it and no images: z and the fake
+      # labels stay those of the last D update.
+      real, labels = None, None
+    else:
+      real, labels = real_batch(self.disc_iters)
+      z, fake_labels = self._latents(seed, step, self.disc_iters, global_batch_size,
+                                     per_replica, labels)
+    grads, g_terms, new_states = self._g_gradients(real, labels, z, fake_labels,
+                                                   global_batch_size)
+    shared_step.assign_states(self._states, new_states)
+    self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+    terms = dict(terms, **g_terms)
     if self.generator_ema is not None:
       done = tf.cast(step, tf.int64) + 1
       decay = tf.where(done >= self.ema_start_step, self.ema_decay, 0.0)

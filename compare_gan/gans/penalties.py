@@ -22,7 +22,9 @@ import tensorflow as tf
 from compare_gan import config
 
 _SLOPE_EPS = 1e-4
-_DRAGAN_VARIANTS = ("v3", "v2")
+_DRAGAN_VARIANTS = ("landscape", "created_equal")
+# Names used before the variants were named for the study that ran them.
+_DRAGAN_OLD_NAMES = {"v3": "landscape", "v2": "created_equal"}
 
 
 def _input_gradients(discriminator: Callable, x: tf.Tensor, through_sigmoid: bool = False):
@@ -72,25 +74,34 @@ def wgangp_penalty(discriminator: Callable, real_images: tf.Tensor, fake_images:
 
 @gin.configurable("dragan_penalty", allowlist=["variant"])
 def dragan_penalty(discriminator: Callable, real_images: tf.Tensor, fake_images: tf.Tensor, *,
-                   seed: tf.Tensor, variant: str = "v3") -> tf.Tensor:
+                   seed: tf.Tensor, variant: str = "landscape") -> tf.Tensor:
   """DRAGAN (Kodali et al., 2017): a gradient penalty around the real data, per example [B].
 
-  variant "v3" (reference master): std = standard deviation of all entries of the real batch;
-    x_noisy = clip(x + std (U[0,1) - 0.5), 0, 1); penalty on the gradient of D's logits there.
-  variant "v2" (reference v1/v2 `DRAGAN.py`): x_p = x + 0.5 std U[0,1);
-    x_hat = x + alpha (x_p - x) with alpha ~ U[0,1] per example; penalty on the gradient of
+  variant "landscape" (the default): the penalty the GAN Landscape ran (v2
+    `gans_with_penalty.dragan_penalty`, kept in v3 `penalty_lib`): std = standard deviation of
+    all entries of the real batch; x_noisy = clip(x + std (U[0,1) - 0.5), 0, 1); penalty on the
+    gradient of D's logits there; no interpolation.
+  variant "created_equal": the standalone DRAGAN model of "Are GANs Created Equal?" (v1
+    `gans/DRAGAN.py`, unchanged in v2): x_p = x + 0.5 std U[0,1) (one-sided, not clipped);
+    x_hat = x + alpha (x_p - x) with alpha ~ U[0,1) per example; penalty on the gradient of
     D's *sigmoid output* at x_hat.
   `fake_images` is unused (DRAGAN perturbs real data only).
   """
+  if variant in _DRAGAN_OLD_NAMES:
+    raise config.ConfigError(
+        f"dragan_penalty.variant={variant!r} was renamed: use "
+        f"dragan_penalty.variant = {_DRAGAN_OLD_NAMES[variant]!r} (valid: "
+        f"{', '.join(map(repr, _DRAGAN_VARIANTS))}).")
   if variant not in _DRAGAN_VARIANTS:
     raise config.ConfigError(
-        f"dragan_penalty.variant={variant!r} is not one of {_DRAGAN_VARIANTS}.")
+        f"dragan_penalty.variant={variant!r} is not one of "
+        f"{', '.join(map(repr, _DRAGAN_VARIANTS))}.")
   real = tf.cast(real_images, tf.float32)
   _, variance = tf.nn.moments(real, axes=list(range(real.shape.rank)))
   std = tf.sqrt(variance)
   noise_seed, alpha_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   noise = tf.random.stateless_uniform(tf.shape(real), noise_seed)
-  if variant == "v3":
+  if variant == "landscape":
     x_noisy = tf.clip_by_value(real + std * (noise - 0.5), 0.0, 1.0)
     return _slope_penalty(_input_gradients(discriminator, x_noisy))
   perturbed = real + 0.5 * std * noise

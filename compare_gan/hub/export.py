@@ -10,7 +10,7 @@ without compare_gan:
   logits = m.discriminator(images[, labels])          # [B, 1], when D was exported
   images = m(z), or m({"z": z, "labels": labels})     # __call__: what hub.KerasLayer(OUT) runs
   m.signatures["serving_default"](z=z[, labels=labels])["generated"]
-  m.signatures["discriminator"](images=...)["logits"]
+  m.signatures["discriminator"](images=...)["logits"]    # ["energy"] for a BEGAN
   json.load(open(OUT + "/assets/" + METADATA_FILE))   # or m.metadata_file.asset_path
 
 Any batch size works (the reference exported fixed-size variants selected by tags, `bs64` ...;
@@ -21,7 +21,11 @@ and batch norm its moving averages, or, for `standardize_batch.use_moving_averag
 statistics accumulated at export exactly as `compare_gan eval` does (gin `evaluation.seed`,
 `batch_size`, `bn_accumulation_samples`, `eval_z`). No exported function assigns a variable.
 D is exported too (reference: `disc` signature) unless its batch norm uses accumulated
-statistics, which are never accumulated for D.
+statistics, which are never accumulated for D, or the run's model family has none. Every
+family (gans/family.py) exports alike: a BEGAN's D is its autoencoder, whose [B, 1] output is
+the per-example reconstruction energy, so its signature output is "energy", not "logits"
+(`discriminator_output`); a VAE's generator is its decoder, and it has no D (its encoder is not
+exported). The metadata names the family.
 
 The metadata (z_dim, z distribution, image shape, conditional and number of classes, training
 step, architecture, dataset, the operative gin config and the checkpoint's metrics with their
@@ -50,9 +54,9 @@ import tensorflow as tf
 from compare_gan import data
 from compare_gan import run_dir
 from compare_gan.architectures import normalization
+from compare_gan.gans import family as family_lib
 from compare_gan.gans import inference as inference_lib
 from compare_gan.gans import latents
-from compare_gan.gans import modular_gan
 from compare_gan.metrics import protocol as protocol_lib
 from compare_gan.training import checkpoints as checkpoints_lib
 
@@ -250,7 +254,9 @@ class Exporter:
     self.inference.restore(path)
     bn_card = self._prepare_batch_norm(use_ema)
     discriminator, d_note = model.discriminator, "exported"
-    if not include_discriminator:
+    if discriminator is None:
+      d_note = f"not exported: the {family_lib.family_name(model)} has no discriminator"
+    elif not include_discriminator:
       discriminator, d_note = None, "not exported (include_discriminator=False)"
     elif any(not s.use_moving_averages for s in normalization.standardizers(discriminator)):
       discriminator, d_note = None, ("not exported: its batch norm uses accumulated statistics, "
@@ -296,11 +302,20 @@ class Exporter:
   def _metadata(self, step: int, checkpoint: str, generator: str, bn_card: str,
                 d_note: str) -> dict:
     model = self.model
+    signatures = dict(
+        generator="generator(z float32 [B, z_dim]" + (", labels int32 [B]"
+                                                       if model.conditional else "")
+        + ") -> images float32 [B, H, W, C] in [0, 1]",
+        serving_default="{'generated': images}")
+    if model.discriminator is not None:  # A VAE has none.
+      signatures["discriminator"] = (f"discriminator(images[, labels]) -> "
+                                     f"{family_lib.discriminator_output(model)} [B, 1]")
     config_name, config = run_dir.read_config(self.model_dir)
     metrics = run_dir.latest_metrics(run_dir.read_metrics(self.model_dir)).get(step, {})
     return dict(
         format=FORMAT, step=step, checkpoint=os.path.relpath(checkpoint, self.model_dir),
-        dataset=self.dataset_name, architecture=model.architecture.name, z_dim=model.z_dim,
+        dataset=self.dataset_name, family=family_lib.family_name(model),
+        architecture=model.architecture.name, z_dim=model.z_dim,
         z_distribution=model.z.as_dict(), image_shape=list(model.image_shape),
         conditional=model.conditional, num_classes=model.num_classes, generator=generator,
         ema=(dict(decay=model.ema_decay, start_step=model.ema_start_step)
@@ -310,18 +325,14 @@ class Exporter:
         # The checkpoint's scores for the exported weights (EMA or raw), newest per metric.
         metrics=[r for _, r in sorted(metrics.items())
                  if r.get("protocol", {}).get("generator", generator) == generator],
-        signatures=dict(
-            generator="generator(z float32 [B, z_dim]" + (", labels int32 [B]"
-                                                           if model.conditional else "")
-            + ") -> images float32 [B, H, W, C] in [0, 1]",
-            serving_default="{'generated': images}",
-            discriminator="discriminator(images[, labels]) -> logits [B, 1]"))
+        signatures=signatures)
 
 
-def _saved_model(model: modular_gan.ModularGAN, use_ema: bool, discriminator,
+def _saved_model(model, use_ema: bool, discriminator,
                  metadata_path: str) -> Tuple[tf.Module, Dict[str, object]]:
   """The object graph to save (plain TF objects only) and its signatures; G runs through
-  `model.sample` (EMA weights when `use_ema`)."""
+  `model.sample` (EMA weights when `use_ema`); `model` is any family (gans/family.py), and
+  `discriminator` its D or None (not exported)."""
   conditional, num_classes = model.conditional, model.num_classes
   generator = model.sampling_generator if use_ema else model.generator
   root = tf.train.Checkpoint()  # An AutoTrackable; loading needs no compare_gan class.
@@ -362,18 +373,19 @@ def _saved_model(model: modular_gan.ModularGAN, use_ema: bool, discriminator,
   signatures = {"serving_default": serving.get_concrete_function()}
 
   if discriminator is not None:
+    d_output = family_lib.discriminator_output(model)
     root.discriminator_variables = [v.value for v in discriminator.variables]
     images_spec = tf.TensorSpec([None] + list(model.image_shape), tf.float32, name="images")
     if discriminator.conditional:
       root.discriminator = function(
           lambda images, labels: discriminator(images, y=one_hot(labels), training=False)[0],
           images_spec, labels_spec)
-      d_serving = function(lambda images, labels: {"logits": root.discriminator(images, labels)},
+      d_serving = function(lambda images, labels: {d_output: root.discriminator(images, labels)},
                            images_spec, labels_spec)
     else:
       root.discriminator = function(
           lambda images: discriminator(images, training=False)[0], images_spec)
-      d_serving = function(lambda images: {"logits": root.discriminator(images)}, images_spec)
+      d_serving = function(lambda images: {d_output: root.discriminator(images)}, images_spec)
     signatures["discriminator"] = d_serving.get_concrete_function()
   return root, signatures
 

@@ -15,6 +15,11 @@ is scored by `Evaluator(None, source=GeneratorSource(...))` under the same proto
 say `"generator": "module <path>"` and `"bn_statistics": "as exported"`, and `score()` returns
 the records for the caller to store (a module has no run directory).
 
+A task with `needs_generator` (e.g. recall by inverting G, metrics/polygon_prf.py) is also
+called with a `tasks.GeneratorHandle`: the same differentiable sampling function, z_dim and z
+distribution that drew the fakes, for a checkpoint and for a `GeneratorSource` alike, and the
+run's base seed. Every task's `check_dataset` runs before anything is computed.
+
 Where this differs from the reference: eval z follows the training z unless `eval_z` is bound
 (the reference always defaulted to U(-1, 1)); non-finite generator output is recorded as
 `"status": "non_finite_output"` with null values rather than the 31337.0 sentinel.
@@ -105,6 +110,7 @@ class Evaluator:
     candidate_tasks = list(p.metrics) if explicit else tasks_lib.default_tasks(
         self.info.name, self.info.image_shape, inception_available=True)
     for task in candidate_tasks:
+      task.check_dataset(self.info)
       if isinstance(task, tasks_lib.ModeMetrics):
         if not self.is_points:
           raise config.ConfigError(f"mode_metrics applies to the 2-D mixtures; {self.info.name!r} "
@@ -273,6 +279,12 @@ class Evaluator:
     """z [n, z_dim] and labels [n] (None when unconditional), a pure function of seed."""
     return latents.draw_latents(self.z_distribution, self.z_dim, self.num_classes, seed, n)
 
+  def _generator_handle(self, run: int) -> tasks_lib.GeneratorHandle:
+    """G for the tasks that optimise through it: what drew run `run`'s fakes, and its seed."""
+    return tasks_lib.GeneratorHandle(
+        generate=self._sample_fn, z_dim=self.z_dim, z_distribution=self.z_distribution,
+        num_classes=self.num_classes, seed=tf.constant([self.protocol.seed, run], tf.int64))
+
   def _accumulate_bn(self):
     latents.accumulate_bn_statistics(self._sample_fn, self.accumulating_bn, self._latents,
                              samples=self.protocol.bn_accumulation_samples,
@@ -346,7 +358,8 @@ class Evaluator:
       if kept:
         fake["images"] = np.concatenate(kept)
       for task in self.tasks:
-        for name, value in task(real if task.needs_real else None, fake).items():
+        extra = {"generator": self._generator_handle(run)} if task.needs_generator else {}
+        for name, value in task(real if task.needs_real else None, fake, **extra).items():
           per_run[name].append(float(value))
     records = []
     for task in self.tasks:

@@ -26,17 +26,31 @@ Two estimators over many small sets (a 50k x 50k kernel matrix would not fit in 
   subset (`RandomState(seed).choice(n, m, replace=False)`, first for the real set then for the
   generated one, subset after subset, as torch-fidelity).
 
-Both return (mean, std) of the per-block / per-subset estimates, with std = np.std (ddof = 0) as
-torch-fidelity; it is the spread of one block's estimate, not the standard error of the mean
-(TF-GAN's "std" output is sqrt(var_ddof1 / n_blocks) = std / sqrt(n_blocks - 1)).
+Both return a `KernelDistance` of the per-block / per-subset estimates e_1..e_n:
+
+* mean: KID, the mean of the e_i;
+* std: np.std(e) (ddof = 0), torch-fidelity's `kernel_inception_distance_std`: the spread of a
+  single block's (subset's) estimate, not an uncertainty of the mean;
+* stderr: compare_gan's `kid(..., return_stderr=True)`: sqrt(var(e) / n) with tf.nn.moments'
+  population variance (ddof = 0), i.e. std / sqrt(n), and NaN when n < 5 (too few blocks for a
+  variance). TF-GAN's "std" output is sqrt(var_ddof1 / n) = std / sqrt(n - 1) instead.
 """
 
 import math
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 ESTIMATORS = ("blocks", "subsets")
+# compare_gan's `kid` reports no standard error below this many blocks.
+MIN_ESTIMATES_FOR_STDERR = 5
+
+
+class KernelDistance(NamedTuple):
+  """KID and the spread of its per-block / per-subset estimates (see the module docstring)."""
+  mean: float
+  std: float     # np.std of the estimates (ddof 0), torch-fidelity's KID std
+  stderr: float  # std / sqrt(n), compare_gan's standard error; NaN for fewer than 5 estimates
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, *, degree: int = 3,
@@ -129,8 +143,9 @@ def kernel_distance(real_features: np.ndarray, fake_features: np.ndarray, *,
                     estimator: str = "blocks", max_block_size: int = 1024,
                     num_subsets: int = 100, subset_size: int = 1000, seed: int = 2020,
                     degree: int = 3, gamma: Optional[float] = None,
-                    coef0: float = 1.0) -> Tuple[float, float]:
-  """KID between two feature sets: mean and std of unbiased MMD^2 estimates (see module doc).
+                    coef0: float = 1.0) -> KernelDistance:
+  """KID between two feature sets: mean, std and standard error of unbiased MMD^2 estimates
+  (see the module docstring).
 
   Args:
     real_features: [n_r, d] features of real images (e.g. Inception pool_3, d = 2048).
@@ -145,7 +160,8 @@ def kernel_distance(real_features: np.ndarray, fake_features: np.ndarray, *,
     coef0: polynomial kernel constant.
 
   Returns:
-    (mean, std) over blocks or subsets as Python floats; std uses ddof = 0 (0.0 for one block).
+    KernelDistance(mean, std, stderr) over blocks or subsets, Python floats: std uses ddof = 0
+    (0.0 for one block); stderr = std / sqrt(n), NaN for fewer than 5 blocks or subsets.
 
   Raises:
     ValueError: on an unknown estimator, malformed features, different feature dimensions,
@@ -194,4 +210,7 @@ def kernel_distance(real_features: np.ndarray, fake_features: np.ndarray, *,
       estimates.append(_mmd2_sets(real_features[real_idx], fake_features[fake_idx], degree,
                                   gamma, coef0))
   estimates = np.asarray(estimates, dtype=np.float64)
-  return float(estimates.mean()), float(estimates.std())
+  std = float(estimates.std())
+  n = len(estimates)
+  stderr = std / math.sqrt(n) if n >= MIN_ESTIMATES_FOR_STDERR else math.nan
+  return KernelDistance(float(estimates.mean()), std, stderr)

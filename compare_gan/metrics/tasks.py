@@ -15,13 +15,17 @@ Feature kinds:
              average-pooled to 32x32 so that 10k of them fit in memory. Weight-free.
   images     the first fake images themselves (MS-SSIM; the real images are not used).
 
+A task with `needs_generator = True` also gets G itself (`GeneratorHandle`: a differentiable
+`generate(z, labels)`, z_dim, the z distribution, a seed), e.g. to invert it; a task that
+applies to some data sets only says so in `check_dataset`, which the evaluator calls first.
+
 Each value's name is its label in metrics.jsonl and scores.csv (reference labels where the
 reference had the metric: `fid_score`, `inception_score`, `kid_score`, `ms_ssim`); a weight-free
 variant on pixels carries a `_pixels` suffix, so values on different features never share a name.
 """
 
 import dataclasses
-from typing import Callable, ClassVar, Dict, List, Optional, Type
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Type
 
 import gin
 import numpy as np
@@ -32,14 +36,39 @@ FEATURE_KINDS = ("inception", "pixels", "images")
 PIXEL_RESOLUTION = 32  # Pixel features of larger images are average-pooled to this size.
 
 
+@dataclasses.dataclass
+class GeneratorHandle:
+  """G as the evaluator gives it to a task with `needs_generator`.
+
+  generate: `(z float32 [B, z_dim], labels int32 [B] or None) -> images [B, *image_shape]` in
+    [0, 1], differentiable in z: the function that draws the fake samples (a run's G in
+    inference mode, or a `GeneratorSource`'s sample_fn).
+  z_distribution: the evaluation z (`gans.latents.LatentDistribution`).
+  num_classes: None when G is unconditional.
+  seed: [2] int64, the averaging run's base seed `[evaluation.seed, run]`; fold a purpose in
+    (`gans.latents.derive_seed`) before drawing.
+  """
+  generate: Callable[..., Any]
+  z_dim: int
+  z_distribution: Any
+  num_classes: Optional[int]
+  seed: Any
+
+
 class Task:
-  """A metric: `features` it needs, `needs_real`, and `__call__(real, fake) -> {name: value}`."""
+  """A metric: `features` it needs, `needs_real`, and `__call__(real, fake) -> {name: value}`
+  (`__call__(real, fake, generator=GeneratorHandle)` when `needs_generator`)."""
   gin_name: ClassVar[str]  # Set by `_register`, so that the gin name is written once.
   features: str = "inception"
   needs_real: bool = True
+  needs_generator: bool = False
 
   def value_names(self) -> List[str]:
     raise NotImplementedError
+
+  def check_dataset(self, info) -> None:
+    """Called by the evaluator before anything is scored, with the dataset's `DatasetInfo`:
+    raises config.ConfigError when the task does not apply to it. Default: every dataset."""
 
   def __call__(self, real: Optional[Dict[str, np.ndarray]],
                fake: Dict[str, np.ndarray]) -> Dict[str, float]:
@@ -130,10 +159,10 @@ class KIDScore(Task):
 
   def __call__(self, real, fake):
     from compare_gan.metrics import kid
-    mean, _ = kid.kernel_distance(real["pool_3"], fake["pool_3"], estimator=self.estimator,
-                                  max_block_size=self.max_block_size,
-                                  num_subsets=self.num_subsets, subset_size=self.subset_size)
-    return {"kid_score": mean}
+    result = kid.kernel_distance(real["pool_3"], fake["pool_3"], estimator=self.estimator,
+                                 max_block_size=self.max_block_size,
+                                 num_subsets=self.num_subsets, subset_size=self.subset_size)
+    return {"kid_score": result.mean}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,6 +318,86 @@ class ModeMetrics(Task):
     card = super().card()
     card.pop("mixture", None)
     return card
+
+
+# ----------------------------------------------------------------------------------------------
+# Precision and recall on the convex polygons ("Are GANs Created Equal?", our definition)
+# ----------------------------------------------------------------------------------------------
+
+@_register("polygon_prf")
+@dataclasses.dataclass
+class PolygonPRF(Task):
+  """Precision, recall and F1 on the convex polygons (triangles, squares; Lucic et al. 2018,
+  our definition, metrics/polygon_prf.py): samples within RMS `delta` of the dataset's
+  polygons; test polygons that G reconstructs within `delta` by Adam on z.
+
+  Precision: the first `num_samples` fake images, each fitted by the dataset's polygons (a
+  `grid_step_degrees` grid, then `fit_iterations` Levenberg-Marquardt steps). Recall: the first
+  `num_test_polygons` images of the real split (the held-out test split by default), each
+  inverted from `restarts` random z by `steps` Adam steps of `learning_rate` on tanh-bounded z.
+  """
+  delta: float = 0.08
+  num_samples: int = 1000
+  num_test_polygons: int = 100
+  restarts: int = 5
+  steps: int = 200
+  learning_rate: float = 0.05
+  grid_step_degrees: float = 10.0
+  fit_iterations: int = 15
+  features = "pixels"
+  needs_generator = True
+  _family = None  # The dataset's polygons, from `check_dataset` (not a setting: no field).
+
+  def __post_init__(self):
+    for name in ("delta", "learning_rate", "grid_step_degrees"):
+      if not getattr(self, name) > 0:
+        raise config.ConfigError(f"{self.gin_name}.{name} must be positive; got "
+                                 f"{getattr(self, name)!r}.")
+    for name in ("num_samples", "num_test_polygons", "restarts", "steps"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise config.ConfigError(f"{self.gin_name}.{name} must be an integer >= 1; got "
+                                 f"{value!r}.")
+    if isinstance(self.fit_iterations, bool) or not isinstance(self.fit_iterations, int) or (
+        self.fit_iterations < 0):
+      raise config.ConfigError(f"{self.gin_name}.fit_iterations must be an integer >= 0; got "
+                               f"{self.fit_iterations!r}.")
+
+  def value_names(self):
+    return ["polygon_precision", "polygon_recall", "polygon_f1"]
+
+  def check_dataset(self, info):
+    from compare_gan.metrics import polygon_prf
+    self._family = polygon_prf.family_for(info.name)
+    if self._family is None or tuple(info.image_shape) != (
+        self._family.raster_dim, self._family.raster_dim, 1):
+      raise config.ConfigError(
+          f"{self.gin_name} applies to the convex polygons "
+          f"({', '.join(polygon_prf.POLYGON_DATASETS)}); dataset {info.name!r} is not one.")
+
+  def __call__(self, real, fake, generator: Optional[GeneratorHandle] = None):
+    from compare_gan.metrics import polygon_prf
+    if self._family is None or generator is None:
+      raise ValueError(f"{self.gin_name} needs the dataset and the generator: score it "
+                       "through metrics.evaluate.Evaluator.")
+    for what, have, name in (("fake", len(fake["pixels"]), "num_samples"),
+                             ("real", len(real["pixels"]), "num_test_polygons")):
+      if have < getattr(self, name):
+        raise ValueError(f"{self.gin_name}.{name}={getattr(self, name)} is larger than the "
+                         f"{have} {what} images evaluated.")
+    precision = polygon_prf.polygon_precision(
+        fake["pixels"][:self.num_samples], self._family, delta=self.delta,
+        grid_step_degrees=self.grid_step_degrees, iterations=self.fit_iterations)
+    recall = polygon_prf.polygon_recall(
+        generator.generate, real["pixels"][:self.num_test_polygons], delta=self.delta,
+        z_dim=generator.z_dim, z_distribution=generator.z_distribution, seed=generator.seed,
+        restarts=self.restarts, steps=self.steps, learning_rate=self.learning_rate)
+    return {"polygon_precision": precision, "polygon_recall": recall,
+            "polygon_f1": polygon_prf.f1_score(precision, recall)}
+
+  def card(self):
+    from compare_gan.metrics import polygon_prf
+    return {**super().card(), **polygon_prf.CARD}
 
 
 def default_tasks(dataset_name: str, image_shape, inception_available: bool) -> List[Task]:

@@ -3,6 +3,7 @@
 Reads top to bottom: settings, strategy and data, model and checkpoint, the step function, the
 loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
 
+  model.family = @BEGAN                 # the model family: @ModularGAN (default), @BEGAN, @VAE
   train.batch_size = 64                 # global; split evenly over the replicas
   train.training_steps = 100000         # G updates
   train.save_checkpoints_steps = 5000   # a checkpoint every N steps (and at the end)
@@ -15,10 +16,19 @@ loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
   train.summary_every_steps = 250       # TensorBoard scalars
   train.image_summary_every_steps = 1000
 
-Resume: re-running the same command restores the newest readable checkpoint (G, D, both
-optimizers, EMA, step and the data position) and continues; the result equals an uninterrupted
-run. The input pipeline state is one number, the position in the seeded example stream, so it
-is restored by restarting the pipeline there (tf.distribute's iterators cannot be saved).
+The loop knows the family contract (gans/family.py), never a family: it builds the model with
+gans/model.py, feeds each step `real_batches_per_step` real batches, writes every loss term the
+step returns as a TensorBoard scalar, shows the family's `progress_terms` on the progress line,
+and at every checkpoint appends the family's `checkpoint_metrics` (e.g. BEGAN's convergence
+measure, `began_convergence`), each averaged over the steps since the previous checkpoint, to
+metrics.jsonl with a protocol card that says so (`"source": "training"`). Those records share
+the file with evaluation's but never make a step count as scored by an evaluation protocol.
+
+Resume: re-running the same command restores the newest readable checkpoint (the model's
+`checkpoint_items()`: networks, optimizers, EMA, BEGAN's k ..., step and the data position) and
+continues; the result equals an uninterrupted run. The input pipeline state is one number, the
+position in the seeded example stream, so it is restored by restarting the pipeline there
+(tf.distribute's iterators cannot be saved).
 """
 
 import dataclasses
@@ -36,8 +46,9 @@ from compare_gan import config
 from compare_gan import data
 from compare_gan import run_dir
 from compare_gan.data import base as data_base
+from compare_gan.gans import family as family_lib
 from compare_gan.gans import latents
-from compare_gan.gans import modular_gan
+from compare_gan.gans import model as model_lib
 from compare_gan.training import checkpoints as checkpoints_lib
 from compare_gan.training import strategies
 from compare_gan.training import summaries as summaries_lib
@@ -57,12 +68,13 @@ class Diverged(run_dir.Failure):
 
 @dataclasses.dataclass
 class RunResult:
-  """How `train` ended; `model` and `strategy` are the live objects (for notebooks and tests)."""
+  """How `train` ended; `model` (the family's object, gans/family.py) and `strategy` are the live
+  objects (for notebooks and tests)."""
   state: str
   step: int
   model_dir: str
   message: str = ""
-  model: Optional[modular_gan.ModularGAN] = dataclasses.field(default=None, repr=False)
+  model: Optional[object] = dataclasses.field(default=None, repr=False)
   strategy: Optional[tf.distribute.Strategy] = dataclasses.field(default=None, repr=False)
 
 
@@ -174,8 +186,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   # Model and checkpoint
   # ------------------------------------------------------------------------------------------
   with strategy_obj.scope():
-    model = modular_gan.ModularGAN(info.image_shape, info.num_classes, seed=seed,
-                                   jit_compile=jit_compile)
+    model = model_lib.build(info.image_shape, info.num_classes, seed=seed,
+                            jit_compile=jit_compile)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     data_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_position",
@@ -188,14 +200,16 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   manager = checkpoints_lib.Checkpoints(checkpoint, ckpt_dir, keep_checkpoint_max, log=log)
   restored = manager.restore_latest()
   start_step = int(step.numpy())
-  examples_per_step = (model.disc_iters + 1) * batch_size
+  family = family_lib.family_name(model)
+  real_batches = family_lib.real_batches_per_step(model)
+  examples_per_step = real_batches * batch_size
   if start_step and int(data_position.numpy()) != start_step * examples_per_step:
     raise config.ConfigError(
         f"cannot resume from {restored}: it was trained with "
         f"{int(data_position.numpy()) // start_step} examples per step, this config gives "
-        f"{examples_per_step} ((ModularGAN.disc_iters={model.disc_iters} + 1) x "
-        f"train.batch_size={batch_size}); restore the run's settings (see {run_dir.CONFIG} "
-        "there) or train in a new --model_dir.")
+        f"{examples_per_step} ({real_batches} real batches per {family} step with "
+        f"{family}.disc_iters={model.disc_iters}, x train.batch_size={batch_size}); restore "
+        f"the run's settings (see {run_dir.CONFIG} there) or train in a new --model_dir.")
   if chief and config_text is not None and not dry_run:
     # Written once the checkpoint is known to fit, so a refused resume keeps the run's config.
     diff = run_dir.write_config(model_dir, config_text)
@@ -203,8 +217,9 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
       log("WARNING: this config differs from the one the run started with (kept as "
           "config.previous.gin); a resumed run is exact only under the same config:\n" + diff)
   log(f"{'resumed from ' + restored if restored else 'starting'} at step {start_step} of "
-      f"{training_steps}: {model.architecture.name} on {info.name} {info.image_shape}, "
-      f"{replicas} replica(s) x batch {per_replica_batch}, {_parameter_summary(model)}")
+      f"{training_steps}: {family} ({model.architecture.name}) on {info.name} "
+      f"{info.image_shape}, {replicas} replica(s) x batch {per_replica_batch}, "
+      f"{family_lib.parameter_summary(model)}")
   status_extra = dict(replicas=replicas, batch_size=batch_size)
   if dry_run:
     log("dry run: configuration is valid; no step taken")
@@ -232,7 +247,7 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   # ------------------------------------------------------------------------------------------
   @tf.function
   def train_step(iterator):
-    batches = [next(iterator) for _ in range(model.disc_iters + 1)]
+    batches = [next(iterator) for _ in range(real_batches)]
     terms = strategy_obj.run(model.train_step, args=(batches, step.read_value(), seed_tensor,
                                                      batch_size))
     terms = {k: strategy_obj.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
@@ -260,6 +275,9 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   # ------------------------------------------------------------------------------------------
   current = start_step
   window_start, window_steps = time.time(), 0
+  shown_terms = family_lib.progress_terms(model)
+  checkpoint_metrics = family_lib.checkpoint_metrics(model)
+  since_checkpoint: Dict[str, list] = {term: [] for term in checkpoint_metrics}
   try:
     while current < training_steps:
       try:
@@ -277,6 +295,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
       values = {k: float(v) for k, v in terms.items()}
       if not all(math.isfinite(v) for v in values.values()):
         raise Diverged(current, values)
+      for term, kept in since_checkpoint.items():
+        kept.append(values[term])
       if current == start_step + 1 and chief:
         run_dir.write_atomically(os.path.join(model_dir, run_dir.OPERATIVE_CONFIG),
                                  gin.operative_config_str())
@@ -286,8 +306,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
         log(f"step {current}/{training_steps} ({100.0 * current / training_steps:.1f}%) | "
             f"{rate:.2f} steps/s | {rate * examples_per_step:.0f} img/s | ETA "
             f"{_format_duration((training_steps - current) / rate)} | "
-            f"d_loss {values['d_loss']:.4f} g_loss {values['g_loss']:.4f}"
-            + (f" penalty {values['penalty']:.4f}" if values["penalty"] else ""))
+            + " ".join(f"{t} {values[t]:.4f}" for t in shown_terms
+                       if t in values and (t != "penalty" or values[t])))
         summaries.scalars(current, {"speed/steps_per_sec": rate,
                                     "speed/images_per_sec": rate * examples_per_step})
         window_start, window_steps = time.time(), 0
@@ -297,6 +317,12 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
         summaries.picture(current, "samples", sample_images().numpy())
       if current % save_checkpoints_steps == 0 or current == training_steps:
         path = manager.save(current)
+        if chief and checkpoint_metrics:
+          run_dir.append_metrics(model_dir, _checkpoint_metric_records(
+              checkpoint_metrics, since_checkpoint, current, path, model_dir, info.name,
+              batch_size))
+        for kept in since_checkpoint.values():
+          kept.clear()
         if chief:
           run_dir.write_status(model_dir, "running", current, training_steps,
                                checkpoint=path, **status_extra)
@@ -318,6 +344,19 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   return RunResult("done", current, model_dir, model=model, strategy=strategy_obj)
 
 
-def _parameter_summary(model: modular_gan.ModularGAN) -> str:
-  count = lambda m: sum(int(np.prod(v.shape)) for v in m.trainable_variables)
-  return f"G {count(model.generator):,} / D {count(model.discriminator):,} parameters"
+def _checkpoint_metric_records(metrics: Dict[str, tuple], since_checkpoint: Dict[str, list],
+                               step: int, path: str, model_dir: str, dataset: str,
+                               batch_size: int) -> list:
+  """metrics.jsonl records (the evaluation's format, metrics/results.py) of the family's
+  checkpoint metrics: each term's mean (and std) over the `n` steps since the previous
+  checkpoint, with the family's protocol card plus the steps, batch size and dataset."""
+  records = []
+  for term, (metric, card) in metrics.items():
+    kept = since_checkpoint[term]
+    records.append(dict(
+        step=step, checkpoint=os.path.relpath(path, model_dir), metric=metric,
+        value=float(np.mean(kept)), std=float(np.std(kept)), values=[float(np.mean(kept))],
+        n=len(kept), status="ok", evaluated=run_dir.now(),
+        protocol=dict(card, steps=[step - len(kept) + 1, step], batch_size=batch_size,
+                      dataset=dataset)))
+  return records

@@ -1,7 +1,8 @@
 """TensorBoard summaries of a run (`model_dir/tb/`): loss scalars and image grids.
 
 Scalars (every `train.summary_every_steps`): loss/d, loss/d_real, loss/d_fake, loss/g,
-loss/penalty, d/real_logits, d/fake_logits (mean D outputs), speed/steps_per_sec,
+loss/penalty, d/real_logits, d/fake_logits (mean D outputs); BEGAN's began/k_t and
+began/convergence; the VAE's loss/vae, loss/nll and loss/kl; speed/steps_per_sec,
 speed/images_per_sec. Images (every `train.image_summary_every_steps`): `samples`, an 8x8 grid of
 G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once),
 tiled by the one image-grid function (data/images.py).
@@ -19,6 +20,10 @@ SCALARS = {
     "d_loss": "loss/d", "d_loss_real": "loss/d_real", "d_loss_fake": "loss/d_fake",
     "g_loss": "loss/g", "penalty": "loss/penalty", "d_real_logits": "d/real_logits",
     "d_fake_logits": "d/fake_logits",
+    # BEGAN (gans/began.py): the equilibrium variable and the convergence measure M.
+    "k_t": "began/k_t", "convergence": "began/convergence",
+    # VAE (gans/vae.py): the loss and its two terms.
+    "loss": "loss/vae", "nll": "loss/nll", "kl": "loss/kl",
 }
 
 

@@ -233,10 +233,104 @@ def test_sndcgan_generator_batch_norm_adds_gamma_beta():
                 only="g")
   convs = (linear(128, 4 * 4 * 512) + deconv(4, 512, 256) + deconv(4, 256, 128)
            + deconv(4, 128, 64) + deconv(3, 64, 3))
-  norms = bn(512) + bn(256) + bn(128) + bn(64)  # g_bn1..g_bn4
+  # g_bn1 normalises the flat fc output, one gamma/beta per unit; g_bn2..4 per channel.
+  norms = bn(4 * 4 * 512) + bn(256) + bn(128) + bn(64)
   assert _count(g.trainable_variables) == convs + norms
   # moving_mean + moving_variance per BN.
-  assert _count(g.non_trainable_variables) == 2 * (512 + 256 + 128 + 64)
+  assert _count(g.non_trainable_variables) == 2 * (4 * 4 * 512 + 256 + 128 + 64)
+
+
+# Reference parameter counts at 32x32x3 (z_dim 128, BN in G, none in D unless said), written
+# out as numbers, with the arithmetic: kernel + bias per layer, gamma + beta per BN unit.
+
+def test_sndcgan_32x32x3_reference_counts():
+  """SNDCGAN, s8 = 4, the first BN before the reshape (v2 sn_generator, v3 sndcgan.py).
+
+  G: g_fc1   128*8192 + 8192            = 1,056,768
+     g_bn1   2*8192 (per unit)          =    16,384
+     g_dc2   4*4*512*256 + 256          = 2,097,408   g_bn2 2*256 = 512
+     g_dc3   4*4*256*128 + 128          =   524,416   g_bn3 2*128 = 256
+     g_dc4   4*4*128*64 + 64            =   131,136   g_bn4 2*64  = 128
+     g_dc5   3*3*64*3 + 3               =     1,731
+     total                              = 3,828,739   (per-channel g_bn1: 3,813,379)
+  D: 3x3 3->64 1,792; 4x4 64->128 131,200; 3x3 128->128 147,584; 4x4 128->256 524,544;
+     3x3 256->256 590,080; 4x4 256->512 2,097,664; 3x3 512->512 2,359,808;
+     d_fc1 4*4*512 + 1 = 8,193; total 5,860,865.
+  """
+  g, d = _built("sndcgan", (32, 32, 3), g_kwargs=dict(batch_norm_fn=normalization.batch_norm))
+  assert _count(g.trainable_variables) == 3828739
+  assert _count(d.trainable_variables) == 5860865
+  gamma = [v for v in g.trainable_variables if v.path == "generator/g_bn1/gamma"]
+  assert [tuple(v.shape) for v in gamma] == [(8192,)]
+
+
+def test_dcgan_32x32x3_reference_counts():
+  """DCGAN, s16 = 2, the first BN after the reshape, per channel (v2 generator, v3 dcgan.py).
+
+  G: g_fc1 128*2048 + 2048 = 264,192; g_bn0 2*512 = 1,024;
+     g_dc1 5*5*512*256 + 256 = 3,277,056; g_bn1 512; g_dc2 5*5*256*128 + 128 = 819,328;
+     g_bn2 256; g_dc3 5*5*128*64 + 64 = 204,864; g_bn3 128; g_dc4 5*5*64*3 + 3 = 4,803;
+     total 4,572,163.
+  D: d_conv0 5*5*3*64 + 64 = 4,864; d_conv1 5*5*64*128 + 128 = 204,928;
+     d_conv2 5*5*128*256 + 256 = 819,456; d_conv3 5*5*256*512 + 512 = 3,277,312;
+     d_fc4 2*2*512 + 1 = 2,049; total 4,308,609; with BN (d_bn1..3) + 2*(128+256+512) = 1,792:
+     4,310,401.
+  """
+  g, d = _built("dcgan", (32, 32, 3), g_kwargs=dict(batch_norm_fn=normalization.batch_norm))
+  assert _count(g.trainable_variables) == 4572163
+  assert _count(d.trainable_variables) == 4308609
+  _, d_bn = _built("dcgan", (32, 32, 3), d_kwargs=dict(batch_norm_fn=normalization.batch_norm),
+                   only="d")
+  assert _count(d_bn.trainable_variables) == 4310401
+  gamma = [v for v in g.trainable_variables if v.path == "generator/g_bn0/gamma"]
+  assert [tuple(v.shape) for v in gamma] == [(512,)]
+
+
+@pytest.mark.parametrize("image_shape,expected_g,expected_d", [
+    # z_dim 64 (v1's); BN in G (always, as the reference) and in D (v1's discriminator_batchnorm).
+    # 32x32x3, s/4 = 8:
+    #   G: g_fc1 64*1024 + 1024 = 66,560; g_bn1 2,048; g_fc2 1024*8192 + 8192 = 8,396,800;
+    #      g_bn2 2*8192 = 16,384 (per unit, before the reshape); g_dc3 4*4*128*64 + 64 =
+    #      131,136; g_bn3 128; g_dc4 4*4*64*3 + 3 = 3,075; total 8,616,131.
+    #   D: d_conv1 4*4*3*64 + 64 = 3,136; d_conv2 4*4*64*128 + 128 = 131,200; d_bn2 256;
+    #      d_fc3 8192*1024 + 1024 = 8,389,632; d_bn3 2,048; d_fc4 1,025; total 8,527,297.
+    ((32, 32, 3), 8616131, 8527297),
+    # 28x28x1 (MNIST, the v1 study), s/4 = 7:
+    #   G: 66,560 + 2,048 + g_fc2 1024*6272 + 6272 = 6,428,800 + g_bn2 2*6272 = 12,544
+    #      + 131,136 + 128 + g_dc4 4*4*64*1 + 1 = 1,025; total 6,642,241.
+    #   D: d_conv1 4*4*1*64 + 64 = 1,088; 131,200; 256; d_fc3 6272*1024 + 1024 = 6,423,552;
+    #      2,048; 1,025; total 6,559,169.
+    ((28, 28, 1), 6642241, 6559169),
+])
+def test_infogan_reference_counts(image_shape, expected_g, expected_d):
+  g, d = _built("infogan", image_shape, z_dim=64,
+                g_kwargs=dict(batch_norm_fn=normalization.batch_norm),
+                d_kwargs=dict(batch_norm_fn=normalization.batch_norm))
+  assert _count(g.trainable_variables) == expected_g
+  assert _count(d.trainable_variables) == expected_d
+
+
+@pytest.mark.parametrize("norm", [normalization.conditional_batch_norm,
+                                  normalization.self_modulated_batch_norm])
+def test_sndcgan_first_norm_is_per_unit_for_every_normaliser(norm):
+  """Conditional and self-modulated BN on the flat fc output [B, 4*4*8] at width 1/64: their
+  gamma/beta maps produce one value per unit, and the forward pass runs in both modes."""
+  k = 3 if norm is normalization.conditional_batch_norm else None
+  g = ARCHITECTURES["sndcgan"].generator(
+      (32, 32, 3), z_dim=Z_DIM, num_classes=k,
+      options=base.GeneratorOptions(width=1 / 64, batch_norm_fn=norm))
+  y = tf.one_hot([0, 2, 1], 3) if k else None
+  for training in (True, False):
+    out = g(_z(), y=y, training=training)
+    assert out.shape == (BATCH, 32, 32, 3)
+  gammas = {v.path: tuple(v.shape) for v in g.trainable_variables
+            if v.path.startswith("generator/g_bn1/") and "gamma" in v.path
+            and v.path.endswith("kernel")}
+  in_dim = k if k else 32  # labels, or the SBN hidden layer
+  assert gammas == {"generator/g_bn1/gamma/kernel": (in_dim, 4 * 4 * 8)}
+  states = {v.path: tuple(v.shape) for v in g.non_trainable_variables
+            if v.path.startswith("generator/g_bn1/")}
+  assert set(states.values()) == {(4 * 4 * 8,)}
 
 
 def test_dcgan_64x64x3_param_counts_with_batch_norm():
@@ -444,11 +538,15 @@ def test_variable_names_follow_reference_scopes(name):
   assert not set(d_names) - d_paths, sorted(d_paths)
 
 
-def test_projection_embedding_name():
-  _, d = _built("resnet_cifar", (16, 16, 3), num_classes=4,
+def test_projection_embedding_name_and_initializer():
+  _, d = _built("resnet_cifar", (16, 16, 3), num_classes=10,
                 g_kwargs=dict(width=TINY, batch_norm_fn=normalization.conditional_batch_norm),
-                d_kwargs=dict(width=TINY, project_y=True), only="d")
+                d_kwargs=dict(project_y=True), only="d")
   assert "discriminator/embedding_fc/kernel" in _paths(d)
+  # normal(0.02) as the reference resnet_cifar's linear embedding_fc; glorot normal on [10, 128]
+  # would have std sqrt(2 / 138) = 0.12.
+  w = [v for v in d.trainable_variables if v.path == "discriminator/embedding_fc/kernel"][0]
+  assert abs(float(np.std(w.numpy())) - 0.02) < 0.003
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from compare_gan import config
+from compare_gan.architectures import base
+from compare_gan.architectures import dcgan
 from compare_gan.architectures import ops
 
 
@@ -315,10 +318,80 @@ def test_bias_start():
 
 def test_unknown_initializer_lists_choices():
   gin.parse_config("weights.initializer = 'xavier'")
-  with pytest.raises(ValueError, match=r"'xavier'.*normal.*truncated.*orthogonal"):
+  with pytest.raises(config.ConfigError,
+                     match=r"weights.initializer='xavier'.*normal.*truncated.*orthogonal"):
     _built_linear(3, 4)
   with pytest.raises(ValueError, match=r"'bogus'.*normal.*truncated.*orthogonal"):
-    ops.weight_initializer(0, initializer="bogus")
+    ops.weight_initializer(0, "conv", initializer="bogus")
+
+
+# v2's scheme: conv kernels truncated normal(0.02), linear and deconv kernels normal(0.02).
+
+
+def _kernels_by_kind(image_shape=(32, 32, 3)):
+  """{kind: concatenated kernel values} of a DCGAN G and D (fc, deconvs; convs, fc) and a
+  projection embedding, at a width where every kind has thousands of values."""
+  g = dcgan.Generator(image_shape, z_dim=64, options=base.GeneratorOptions(width=0.25))
+  d = dcgan.Discriminator(image_shape, num_classes=10,
+                          options=base.DiscriminatorOptions(width=0.25, project_y=True))
+  g.build_variables()
+  d.build_variables()
+  by_kind = {"linear": [], "conv": [], "deconv": []}
+  for module in (g, d):
+    for layer in module._flatten_layers():
+      if isinstance(layer, ops.KernelLayer):
+        by_kind[layer.kind].append(layer.kernel.numpy().ravel())
+  return {kind: np.concatenate(values) for kind, values in by_kind.items()}
+
+
+def _is_truncated(w, stddev=0.02):
+  # TF's truncated normal redraws beyond 2 stddev; a plain normal puts ~4.6% of values there.
+  return bool(np.abs(w).max() <= 2 * stddev + 1e-7)
+
+
+def test_per_kind_initializers_give_each_layer_kind_its_distribution():
+  gin.parse_config("weights.conv_initializer = 'truncated'")
+  kernels = _kernels_by_kind()
+  assert all(len(w) > 5000 for w in kernels.values()), {k: len(w) for k, w in kernels.items()}
+  assert _is_truncated(kernels["conv"])
+  for kind in ("linear", "deconv"):  # includes the projection embedding and the fcs
+    w = kernels[kind]
+    assert not _is_truncated(w), kind
+    assert np.mean(np.abs(w) > 0.04) > 0.03, kind
+    assert abs(w.std() - 0.02) < 0.002, kind
+  # Truncation at 2 stddev without rescaling: std = 0.02 * 0.8796 (TF's and Keras's).
+  assert abs(kernels["conv"].std() - 0.02 * 0.8796) < 0.001
+
+
+def test_default_initializes_every_kind_with_a_normal():
+  kernels = _kernels_by_kind()
+  for kind, w in kernels.items():
+    assert not _is_truncated(w), kind
+    assert abs(w.std() - 0.02) < 0.002, kind
+
+
+def test_per_kind_choice_overrides_the_common_one():
+  gin.parse_config("weights.initializer = 'truncated'\n"
+                   "weights.deconv_initializer = 'normal'")
+  kernels = _kernels_by_kind()
+  assert _is_truncated(kernels["conv"]) and _is_truncated(kernels["linear"])
+  assert not _is_truncated(kernels["deconv"])
+
+
+@pytest.mark.parametrize("kind", ops.KERNEL_KINDS)
+def test_unknown_per_kind_initializer_names_the_setting(kind):
+  gin.parse_config(f"weights.{kind}_initializer = 'v2'")
+  with pytest.raises(config.ConfigError,
+                     match=rf"weights.{kind}_initializer='v2' is not one of 'normal', "
+                           r"'truncated', 'orthogonal' or None"):
+    ops.weight_initializer(0, "linear")
+
+
+def test_unknown_kernel_kind_and_layer_initializer():
+  with pytest.raises(ValueError, match="'dense'; valid: linear, conv, deconv"):
+    ops.weight_initializer(0, "dense")
+  with pytest.raises(ValueError, match="'he_normal'; valid: None .* 'glorot_normal'"):
+    ops.Linear(4, initializer="he_normal")
 
 
 def test_initializer_seed_reproducible_and_distinct():
@@ -483,8 +556,22 @@ def test_projection():
                              atol=1e-6)
 
 
-def test_projection_glorot_normal_init():
+def test_projection_embedding_is_a_linear_kernel_normal_002():
+  # Reference resnet_cifar: embedding_fc = linear(y, F, use_bias=False), gin `weights`.
   layer = ops.Projection(256, name="proj")
+  layer(tf.zeros((1, 256)), tf.zeros((1, 256)))
+  w = layer.kernel.numpy()
+  assert abs(w.std() - 0.02) < 0.002
+  assert np.mean(np.abs(w) > 0.04) > 0.03  # a normal, not truncated
+  gin.parse_config("weights.linear_initializer = 'truncated'")
+  layer = ops.Projection(256, name="proj2")
+  layer(tf.zeros((1, 256)), tf.zeros((1, 256)))
+  assert np.abs(layer.kernel.numpy()).max() <= 0.04 + 1e-7
+
+
+def test_projection_glorot_normal_init_on_request():
+  # The BigGAN family's embedding (reference resnet_biggan): glorot normal, std sqrt(2/(K+F)).
+  layer = ops.Projection(256, initializer="glorot_normal", name="proj")
   layer(tf.zeros((1, 256)), tf.zeros((1, 256)))
   assert abs(layer.kernel.numpy().std() - np.sqrt(2.0 / 512)) < 0.1 * np.sqrt(2.0 / 512)
 

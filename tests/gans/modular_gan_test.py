@@ -32,10 +32,11 @@ def make_model(*bindings, num_classes=None, seed=0):
 
 
 def make_batches(model, seed=0, num_classes=None):
-  """`disc_iters + 1` distinct real batches (with int32 labels when `num_classes`)."""
+  """`model.real_batches_per_step` distinct real batches (with int32 labels when
+  `num_classes`)."""
   rng = np.random.default_rng(seed)
   batches = []
-  for _ in range(model.disc_iters + 1):
+  for _ in range(model.real_batches_per_step):
     batch = {"images": tf.constant(rng.uniform(size=(B,) + SHAPE), tf.float32)}
     if num_classes:
       batch["labels"] = tf.constant(rng.integers(0, num_classes, B), tf.int32)
@@ -159,6 +160,116 @@ def test_joint_and_split_disc_calls_agree_without_normalisation():
 
 
 # ----------------------------------------------------------------------------------------------
+# v2's generator update (the GAN Landscape code)
+# ----------------------------------------------------------------------------------------------
+
+V2 = ["ModularGAN.v2_generator_step = True", "ModularGAN.deprecated_split_disc_calls = True"]
+
+
+def record_generator(model):
+  """Spies on G: returns (z list, output list), both numpy, one entry per G call."""
+  zs, outputs = [], []
+  original = model.generator.generate
+
+  def recording_generate(z, y, training):
+    out = original(z, y, training)
+    zs.append(z.numpy())
+    outputs.append(out.numpy())
+    return out
+
+  model.generator.generate = recording_generate
+  return zs, outputs
+
+
+@pytest.mark.parametrize("disc_iters", [1, 3])
+def test_v2_generator_step_reads_one_batch_per_d_update(disc_iters):
+  assert make_model(f"ModularGAN.disc_iters = {disc_iters}").real_batches_per_step == (
+      disc_iters + 1)
+  model = make_model(f"ModularGAN.disc_iters = {disc_iters}", *V2)
+  assert model.real_batches_per_step == disc_iters
+  run_step(model, make_batches(model), 0)
+  assert int(model.d_optimizer.iterations) == disc_iters
+  assert int(model.g_optimizer.iterations) == 1
+  one_more = make_batches(model) + make_batches(model)[:1]
+  with pytest.raises(ValueError, match=rf"disc_iters \(v2_generator_step: the G update reads "
+                                       rf"none\) = {disc_iters} batches; got {disc_iters + 1}"):
+    run_step(model, one_more, 1)
+
+
+def test_v2_generator_step_reuses_the_last_z_and_runs_d_on_fakes_only():
+  model = make_model("ModularGAN.disc_iters = 2", "G.batch_norm_fn = @batch_norm", *V2)
+  seen_by_d = []
+  spy(model.discriminator, "discriminate", seen_by_d)
+  zs, fakes = record_generator(model)
+  batches = [make_batches(model, seed=step) for step in range(2)]
+  for step in range(2):
+    run_step(model, batches[step], step)
+  # Per step: 2 D updates x (real call, fake call) + the G update's single call on fakes.
+  assert [x.shape[0] for x, _ in seen_by_d] == [B] * 10
+  assert len(zs) == 6
+  for step in range(2):
+    d_calls, g = seen_by_d[5 * step:5 * step + 5], 3 * step
+    for i in range(2):
+      np.testing.assert_array_equal(d_calls[2 * i][0], batches[step][i]["images"].numpy())
+      np.testing.assert_array_equal(d_calls[2 * i + 1][0], fakes[g + i])
+      np.testing.assert_array_equal(zs[g + i], expected_z(step, i))
+    # The G update: the last D update's z (sub-step 1), no z of its own (sub-step 2), and D
+    # sees exactly G's output, nothing real.
+    np.testing.assert_array_equal(zs[g + 2], expected_z(step, 1))
+    assert not np.allclose(zs[g + 2], expected_z(step, 2))
+    np.testing.assert_array_equal(d_calls[4][0], fakes[g + 2])
+    # Same z, same G weights and batch statistics: the D update's fakes again.
+    np.testing.assert_array_equal(fakes[g + 2], fakes[g + 1])
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_v2_generator_step_updates_d_state_from_the_fakes_only(split):
+  # D's batch-norm moving averages and spectral-norm u change in the G update exactly as one
+  # training-mode D pass over the fakes alone changes them.
+  model = make_model("ModularGAN.v2_generator_step = True",
+                     f"ModularGAN.deprecated_split_disc_calls = {split}",
+                     "D.batch_norm_fn = @batch_norm", "D.spectral_norm = True")
+  d_state = model.discriminator.non_trainable_variables
+  assert {v.path.rsplit("/", 1)[-1] for v in d_state} == {"moving_mean", "moving_variance", "u"}
+  original, expected = model._g_gradients, {}
+
+  def checking_g_gradients(real, real_labels, z, fake_labels, global_batch_size):
+    assert real is None and real_labels is None
+    with keras.StatelessScope() as scope:
+      model.discriminator(model.generator(z, training=True), training=True)
+    expected["before"] = values(d_state)
+    expected["after"] = [np.array(scope.get_current_value(v)) for v in d_state]
+    return original(real, real_labels, z, fake_labels, global_batch_size)
+
+  model._g_gradients = checking_g_gradients
+  run_step(model, make_batches(model), 0)
+  for var, before, after in zip(d_state, expected["before"], expected["after"]):
+    np.testing.assert_allclose(var.numpy(), after, rtol=1e-6, atol=1e-7, err_msg=var.path)
+    assert not np.allclose(before, after), var.path  # the G update did update it
+
+
+def test_v2_generator_step_keeps_the_last_d_updates_fake_labels():
+  batches, seen_by_d, seen_by_g = _conditional_run("ModularGAN.v2_generator_step = True",
+                                                   d_calls=3, g_calls=3)
+  # D updates 0 and 1 see [real; fake] (joint call); the G update fakes only, with the labels
+  # that G got in D update 1 (sub-step 1's draw).
+  assert [x.shape[0] for x, _ in seen_by_d] == [2 * B, 2 * B, B]
+  sub_step_1 = tf.random.stateless_uniform(
+      [B], latents.derive_seed(SEED, 0, 1, latents.TRAIN_LABELS), 0, 3, dtype=tf.int32).numpy()
+  np.testing.assert_array_equal(seen_by_g[1][1].argmax(axis=1), sub_step_1)
+  np.testing.assert_array_equal(seen_by_g[2][1], seen_by_g[1][1])
+  np.testing.assert_array_equal(seen_by_d[2][1], seen_by_g[1][1])
+
+
+def test_v2_generator_step_rejects_a_loss_whose_g_term_reads_real_logits():
+  for loss in ("ra_hinge", "ra_non_saturating"):
+    with pytest.raises(config.ConfigError, match="v2_generator_step.*real logits"):
+      make_model("ModularGAN.v2_generator_step = True", f"loss.fn = @{loss}")
+  for loss in ("non_saturating", "least_squares", "wasserstein", "hinge", "minimax"):
+    make_model("ModularGAN.v2_generator_step = True", f"loss.fn = @{loss}")
+
+
+# ----------------------------------------------------------------------------------------------
 # Loss terms
 # ----------------------------------------------------------------------------------------------
 
@@ -275,7 +386,7 @@ CONDITIONAL = ["ModularGAN.conditional = True", "G.batch_norm_fn = @conditional_
                "D.project_y = True"]
 
 
-def _conditional_run(*bindings, steps=1):
+def _conditional_run(*bindings, steps=1, d_calls=3, g_calls=3):
   model = make_model(*CONDITIONAL, "ModularGAN.disc_iters = 2", *bindings, num_classes=3)
   seen_by_d, seen_by_g = [], []
   spy(model.discriminator, "discriminate", seen_by_d)
@@ -283,7 +394,7 @@ def _conditional_run(*bindings, steps=1):
   batches = make_batches(model, num_classes=3)
   for step in range(steps):
     run_step(model, batches, step)
-  assert len(seen_by_d) == len(seen_by_g) == 3 * steps
+  assert len(seen_by_d) == d_calls * steps and len(seen_by_g) == g_calls * steps
   return batches, seen_by_d, seen_by_g
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import normalization
 from compare_gan.architectures import sndcgan
@@ -65,7 +66,7 @@ def test_wgangp_on_non_image_data():
   np.testing.assert_allclose(value.numpy(), (np.sqrt(EPS + 0.25) - 1.0) ** 2, rtol=1e-5)
 
 
-def test_dragan_v3_with_constant_batch_has_no_noise():
+def test_dragan_landscape_with_constant_batch_has_no_noise():
   # A constant real batch has std 0, so x_noisy = x = 0.5 and grad = x.
   real = tf.fill([3, 4, 4, 2], 0.5)
   value = penalties.dragan_penalty(quadratic_d, real, tf.zeros_like(real), seed=SEED)
@@ -73,7 +74,7 @@ def test_dragan_v3_with_constant_batch_has_no_noise():
   np.testing.assert_allclose(value.numpy(), np.full(3, expected), rtol=1e-5)
 
 
-def test_dragan_v3_noise_is_within_half_a_std_and_clipped():
+def test_dragan_landscape_noise_is_within_half_a_std_and_clipped():
   rng = np.random.default_rng(1)
   real = _images(rng, b=8)
   std = float(np.std(real.numpy()))
@@ -92,8 +93,8 @@ def test_dragan_v3_noise_is_within_half_a_std_and_clipped():
   assert np.abs(noisy - r).max() > 0.1 * std  # there is noise
 
 
-def test_dragan_v2_uses_gradient_of_sigmoid_output():
-  gin.parse_config("dragan_penalty.variant = 'v2'")
+def test_dragan_created_equal_uses_gradient_of_sigmoid_output():
+  gin.parse_config("dragan_penalty.variant = 'created_equal'")
   rng = np.random.default_rng(2)
   w = rng.normal(size=(4, 4, 2)) * 0.5
   real = tf.fill([3, 4, 4, 2], 0.25)  # std 0: x_hat = x exactly
@@ -104,8 +105,46 @@ def test_dragan_v2_uses_gradient_of_sigmoid_output():
   np.testing.assert_allclose(value.numpy(), (np.sqrt(EPS + grad_norm_sq) - 1) ** 2, rtol=1e-5)
 
 
+def test_dragan_created_equal_perturbs_one_sided_and_interpolates_per_example():
+  # v1 DRAGAN.py: x_hat = x + alpha * 0.5 std u, alpha ~ U[0, 1) per example, u ~ U[0, 1) per
+  # entry: every shift is in [0, std / 2) and unclipped, and the per-example alphas make the
+  # examples' largest shifts differ.
+  rng = np.random.default_rng(4)
+  real = tf.constant(rng.uniform(0.6, 1.0, size=(16, 4, 4, 2)), tf.float32)
+  std = float(np.std(real.numpy()))
+  seen = []
+
+  def recording_d(x):
+    seen.append(x)
+    return quadratic_d(x)
+
+  penalties.dragan_penalty(recording_d, real, real, seed=SEED, variant="created_equal")
+  shift = seen[0].numpy() - real.numpy()
+  assert np.all(shift >= -1e-7) and np.all(shift <= std / 2 + 1e-6)
+  assert seen[0].numpy().max() > 1.0  # not clipped to [0, 1], unlike the landscape variant
+  largest = shift.reshape(16, -1).max(axis=1)
+  assert largest.max() > 3 * largest.min()
+
+
+def test_dragan_default_is_the_landscape_variant():
+  real = tf.constant(np.random.default_rng(5).uniform(size=(4, 4, 4, 2)), tf.float32)
+  default = penalties.dragan_penalty(quadratic_d, real, real, seed=SEED)
+  landscape = penalties.dragan_penalty(quadratic_d, real, real, seed=SEED, variant="landscape")
+  np.testing.assert_array_equal(default.numpy(), landscape.numpy())
+
+
+@pytest.mark.parametrize("old,new", [("v3", "landscape"), ("v2", "created_equal")])
+def test_dragan_old_variant_names_say_which_new_name_to_use(old, new):
+  gin.parse_config(f"dragan_penalty.variant = '{old}'")
+  with pytest.raises(config.ConfigError,
+                     match=rf"dragan_penalty.variant='{old}' was renamed: use "
+                           rf"dragan_penalty.variant = '{new}'"):
+    penalties.dragan_penalty(quadratic_d, tf.zeros([1, 4, 4, 2]), tf.zeros([1, 4, 4, 2]),
+                             seed=SEED)
+
+
 def test_dragan_rejects_unknown_variant():
-  with pytest.raises(ValueError, match="'v4'.*v3"):
+  with pytest.raises(config.ConfigError, match="'v4' is not one of 'landscape', 'created_equal'"):
     penalties.dragan_penalty(quadratic_d, tf.zeros([1, 4, 4, 2]), tf.zeros([1, 4, 4, 2]),
                              seed=SEED, variant="v4")
 

@@ -1,4 +1,5 @@
-"""KID: kernel and estimator by hand, unbiasedness, the block and subset estimators."""
+"""KID: kernel and estimator by hand, unbiasedness, the block and subset estimators, and the
+spread (std) and compare_gan's standard error of the per-block estimates."""
 
 import numpy as np
 import pytest
@@ -58,9 +59,10 @@ def test_blocks_use_every_sample_once():
   x, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 3)) + 0.3
   # ceil(10 / 4) = 3 blocks; TF-GAN's partition puts the smaller blocks first: 3, 3, 4.
   per_block = [_brute_force_mmd2(x[s:e], y[s:e]) for s, e in ((0, 3), (3, 6), (6, 10))]
-  mean, std = kid.kernel_distance(x, y, max_block_size=4)
+  mean, std, stderr = kid.kernel_distance(x, y, max_block_size=4)
   assert mean == pytest.approx(np.mean(per_block), rel=1e-12)
   assert std == pytest.approx(np.std(per_block), rel=1e-10)
+  assert np.isnan(stderr)  # 3 blocks: compare_gan gives no standard error below 5
 
 
 def test_blocks_with_unequal_set_sizes():
@@ -69,7 +71,7 @@ def test_blocks_with_unequal_set_sizes():
   # 3 blocks of 3 real samples, paired with 3 blocks of 2 generated samples (compare_gan's
   # slip would trim the generated blocks using the real block size and mis-size them).
   per_block = [_brute_force_mmd2(x[3 * i:3 * i + 3], y[2 * i:2 * i + 2]) for i in range(3)]
-  mean, std = kid.kernel_distance(x, y, max_block_size=3)
+  mean, std, _ = kid.kernel_distance(x, y, max_block_size=3)
   assert mean == pytest.approx(np.mean(per_block), rel=1e-12)
   assert std == pytest.approx(np.std(per_block), rel=1e-10)
 
@@ -77,9 +79,9 @@ def test_blocks_with_unequal_set_sizes():
 def test_single_block_is_the_plain_estimate():
   rng = np.random.default_rng(4)
   x, y = rng.standard_normal((30, 5)), rng.standard_normal((25, 5))
-  mean, std = kid.kernel_distance(x, y)
+  mean, std, stderr = kid.kernel_distance(x, y)
   assert mean == pytest.approx(_brute_force_mmd2(x, y), rel=1e-12)
-  assert std == 0.0
+  assert std == 0.0 and np.isnan(stderr)
 
 
 def test_subsets_follow_torch_fidelity_sampling():
@@ -91,10 +93,46 @@ def test_subsets_follow_torch_fidelity_sampling():
     real_idx = draws.choice(40, 12, replace=False)
     fake_idx = draws.choice(30, 12, replace=False)
     per_subset.append(_brute_force_mmd2(x[real_idx], y[fake_idx]))
-  mean, std = kid.kernel_distance(x, y, estimator="subsets", num_subsets=5, subset_size=12,
-                                  seed=7)
+  mean, std, _ = kid.kernel_distance(x, y, estimator="subsets", num_subsets=5,
+                                     subset_size=12, seed=7)
   assert mean == pytest.approx(np.mean(per_subset), rel=1e-12)
   assert std == pytest.approx(np.std(per_subset), rel=1e-10)
+
+
+def _reference_stderr(estimates):
+  """compare_gan kid(return_stderr=True): tf.nn.moments' population variance over the blocks,
+  sqrt(var / n_bins); NaN below 5 blocks. Written with explicit sums, not np.std."""
+  n = len(estimates)
+  if n < 5:
+    return float("nan")
+  mean = sum(estimates) / n
+  variance = sum((e - mean) ** 2 for e in estimates) / n
+  return (variance / n) ** 0.5
+
+
+def test_second_and_third_values_are_the_spread_and_compare_gans_standard_error():
+  rng = np.random.default_rng(8)
+  x, y = rng.standard_normal((18, 3)), rng.standard_normal((18, 3)) + 0.4
+  # ceil(18 / 3) = 6 blocks of 3.
+  per_block = [_brute_force_mmd2(x[3 * i:3 * i + 3], y[3 * i:3 * i + 3]) for i in range(6)]
+  result = kid.kernel_distance(x, y, max_block_size=3)
+  assert result.mean == pytest.approx(sum(per_block) / 6, rel=1e-12)
+  mean = sum(per_block) / 6
+  spread = (sum((e - mean) ** 2 for e in per_block) / 6) ** 0.5
+  assert result.std == pytest.approx(spread, rel=1e-10)
+  assert result.stderr == pytest.approx(_reference_stderr(per_block), rel=1e-10)
+  assert result.stderr == pytest.approx(result.std / np.sqrt(6), rel=1e-12)
+  # TF-GAN's "std" (ddof 1) would be larger: the names say which one this is.
+  assert result.stderr < np.std(per_block, ddof=1) / np.sqrt(6)
+
+
+def test_subsets_standard_error_uses_the_number_of_subsets():
+  rng = np.random.default_rng(9)
+  x, y = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
+  result = kid.kernel_distance(x, y, estimator="subsets", num_subsets=7, subset_size=10)
+  assert result.stderr == pytest.approx(result.std / np.sqrt(7), rel=1e-12)
+  few = kid.kernel_distance(x, y, estimator="subsets", num_subsets=4, subset_size=10)
+  assert np.isnan(few.stderr)
 
 
 def test_subsets_deterministic_per_seed():

@@ -15,7 +15,7 @@ def _holder(task=gin.REQUIRED):
 def test_tasks_table_lists_every_task_under_its_gin_name():
   assert list(tasks.TASKS) == ["fid_score", "inception_score", "kid_score", "ms_ssim",
                                "prd_score", "precision_recall", "density_coverage",
-                               "sliced_wasserstein", "mode_metrics"]
+                               "sliced_wasserstein", "mode_metrics", "polygon_prf"]
   for name, cls in tasks.TASKS.items():
     assert cls.gin_name == name and issubclass(cls, tasks.Task)
 
