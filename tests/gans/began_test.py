@@ -4,7 +4,6 @@ end through `compare_gan train`, `eval`, `export` and `sample` on tiny triangles
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import gin
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan import cli
 from compare_gan import config
 from compare_gan import run_dir
 from compare_gan.architectures import began_autoencoder
@@ -20,6 +18,8 @@ from compare_gan.gans import began
 from compare_gan.gans import inference
 from compare_gan.gans import latents
 from compare_gan.gans import model as model_lib
+
+import family_harness as harness  # Same folder: pytest puts it on sys.path.
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 CONFIG = os.path.join(ROOT, "configs", "examples", "began_triangles.gin")
@@ -189,35 +189,6 @@ CLI_TINY = ["G.width = 0.0625", "D.width = 0.0625", f"BEGAN.z_dim = {Z_DIM}",
             "BEGAN.disc_iters = 2", "train.batch_size = 8", "train.log_every_steps = 1",
             "train.summary_every_steps = 1", "train.image_summary_every_steps = 2",
             "train.save_checkpoints_steps = 2"]
-EVAL = ["evaluation.metrics = [@sliced_wasserstein()]", "evaluation.num_fake = 32",
-        "evaluation.num_averaging_runs = 1", "sliced_wasserstein.num_projections = 8"]
-
-
-def _cli(*argv):
-  gin.clear_config()
-  return cli.main([str(a) for a in argv])
-
-
-def _train(model_dir, steps):
-  bindings = [a for b in CLI_TINY + [f"train.training_steps = {steps}"]
-              for a in ("--gin_bindings", b)]
-  return _cli("train", "--model_dir", model_dir, "--gin_config", CONFIG, *bindings)
-
-
-def _checkpoint(path):
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-          if not name.startswith("_CHECKPOINTABLE")}
-
-
-def _tags(model_dir):
-  tags = set()
-  for path in glob.glob(os.path.join(model_dir, "tb", "events.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      tags.update(value.tag for value in event.summary.value)
-  return tags
-
-
 def _convergence_records(model_dir):
   return {r["step"]: r for r in run_dir.read_metrics(model_dir)
           if r["metric"] == "began_convergence"}
@@ -225,15 +196,16 @@ def _convergence_records(model_dir):
 
 def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   full, split = tmp_path / "full", tmp_path / "split"
-  assert _train(full, 4) == 0
+  assert harness.train(full, 4, CONFIG, CLI_TINY) == 0
   out = capsys.readouterr().out
   assert "BEGAN (infogan)" in out and "k_t" in out and "convergence" in out
-  assert _train(split, 2) == 0 and _train(split, 4) == 0
+  assert harness.train(split, 2, CONFIG, CLI_TINY) == 0
+  assert harness.train(split, 4, CONFIG, CLI_TINY) == 0
   assert "resumed from" in capsys.readouterr().out
 
   # The split run is the uninterrupted one, bit for bit: weights, both optimizers, k, step and
   # data position (2 real batches per step).
-  expected, got = _checkpoint(str(full / "checkpoints" / "ckpt-4")), _checkpoint(
+  expected, got = harness.checkpoint(str(full / "checkpoints" / "ckpt-4")), harness.checkpoint(
       str(split / "checkpoints" / "ckpt-4"))
   assert sorted(got) == sorted(expected)
   assert any(name.startswith("began_k") for name in got)
@@ -244,7 +216,7 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   # The convergence measure: TensorBoard, and metrics.jsonl at every checkpoint (the mean over
   # the steps since the previous one), identical in both runs.
   assert {"loss/d", "loss/g", "loss/d_real", "loss/d_fake", "began/k_t",
-          "began/convergence"} <= _tags(full)
+          "began/convergence"} <= harness.tags(full)
   records = _convergence_records(full)
   assert sorted(records) == [2, 4]
   assert records[4]["protocol"]["source"] == "training" and records[4]["n"] == 2
@@ -254,15 +226,15 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   assert [split_records[s]["value"] for s in (2, 4)] == [records[s]["value"] for s in (2, 4)]
 
   # Evaluation scores the generator; the training-side record does not count as evaluated.
-  assert _cli("eval", "--model_dir", full, "--all",
-              *[a for b in EVAL for a in ("--gin_bindings", b)]) == 0
+  assert harness.run_cli("eval", "--model_dir", full, "--all",
+                         *[a for b in harness.EVAL for a in ("--gin_bindings", b)]) == 0
   metrics = {(r["step"], r["metric"]) for r in run_dir.read_metrics(full)}
   assert {(2, "swd_pixels"), (4, "swd_pixels")} <= metrics
 
   # Export: G and the autoencoder D ("energy"); the metadata names the family and carries the
   # checkpoint's convergence measure beside its scores.
   export_dir = tmp_path / "export"
-  assert _cli("export", "--model_dir", full, "--export_dir", export_dir) == 0
+  assert harness.run_cli("export", "--model_dir", full, "--export_dir", export_dir) == 0
   with open(export_dir / "assets" / "compare_gan_metadata.json") as f:
     metadata = json.load(f)
   assert metadata["family"] == "BEGAN" and metadata["discriminator"] == "exported"
@@ -282,17 +254,18 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
       axis=(1, 2, 3)), rtol=1e-5)
 
   grid = tmp_path / "grid.png"
-  assert _cli("sample", "--module", export_dir, "--num", 4, "--out", grid) == 0
+  assert harness.run_cli("sample", "--module", export_dir, "--num", 4, "--out", grid) == 0
   assert grid.stat().st_size > 0
 
 
 
 def test_a_resume_with_other_iterations_per_step_is_refused(tmp_path, capsys):
-  assert _train(tmp_path / "run", 2) == 0
+  assert harness.train(tmp_path / "run", 2, CONFIG, CLI_TINY) == 0
   gin.clear_config()
   bindings = [a for b in CLI_TINY + ["train.training_steps = 4", "BEGAN.disc_iters = 3"]
               for a in ("--gin_bindings", b)]
-  assert _cli("train", "--model_dir", tmp_path / "run", "--gin_config", CONFIG, *bindings) == 2
+  assert harness.run_cli("train", "--model_dir", tmp_path / "run", "--gin_config", CONFIG,
+                         *bindings) == 2
   err = capsys.readouterr().err
   assert "16 examples per step" in err and "3 real batches per BEGAN step" in err
 
@@ -304,11 +277,7 @@ def test_a_resume_with_other_iterations_per_step_is_refused(tmp_path, capsys):
 def test_two_replicas_match_one_device_with_the_same_global_batch(tmp_path):
   """k and M come from all-reduced global energies, z is drawn for the global batch: the first
   step's terms agree and both replicas hold the same weights and k."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-  proc = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True,
-                        text=True, env=env, timeout=900)
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-  report = json.loads([l for l in proc.stdout.splitlines() if l.startswith("REPORT ")][-1][7:])
+  report = harness.fresh_process_report(__file__, tmp_path)
   assert report["replicas"] == [1, 2]
   assert {"loss/d", "loss/g", "loss/d_real", "began/k_t",
           "began/convergence"} <= set(report["first_step"])

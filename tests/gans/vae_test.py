@@ -4,7 +4,6 @@ end to end through `compare_gan train`, `eval`, `export` and `sample` on tiny tr
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import gin
@@ -12,13 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan import cli
 from compare_gan import config
 from compare_gan import run_dir
 from compare_gan.gans import inference
 from compare_gan.gans import latents
 from compare_gan.gans import model as model_lib
 from compare_gan.gans import vae
+
+import family_harness as harness  # Same folder: pytest puts it on sys.path.
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 CONFIG = os.path.join(ROOT, "configs", "examples", "vae_triangles.gin")
@@ -145,39 +145,19 @@ def test_the_prior_must_be_the_standard_normal_and_labels_are_refused():
 CLI_TINY = ["G.width = 0.0625", "D.width = 0.0625", f"VAE.z_dim = {Z_DIM}",
             "train.batch_size = 8", "train.log_every_steps = 1", "train.summary_every_steps = 1",
             "train.image_summary_every_steps = 2", "train.save_checkpoints_steps = 2"]
-EVAL = ["evaluation.metrics = [@sliced_wasserstein()]", "evaluation.num_fake = 32",
-        "evaluation.num_averaging_runs = 1", "sliced_wasserstein.num_projections = 8"]
-
-
-def _cli(*argv):
-  gin.clear_config()
-  return cli.main([str(a) for a in argv])
-
-
-def _train(model_dir, steps):
-  bindings = [a for b in CLI_TINY + [f"train.training_steps = {steps}"]
-              for a in ("--gin_bindings", b)]
-  return _cli("train", "--model_dir", model_dir, "--gin_config", CONFIG, *bindings)
-
-
-def _checkpoint(path):
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-          if not name.startswith("_CHECKPOINTABLE")}
-
-
 def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   full, split = tmp_path / "full", tmp_path / "split"
-  assert _train(full, 4) == 0
+  assert harness.train(full, 4, CONFIG, CLI_TINY) == 0
   out = capsys.readouterr().out
   assert "VAE (infogan)" in out and " nll " in out and " kl " in out and "encoder" in out
-  assert _train(split, 2) == 0 and _train(split, 4) == 0
+  assert harness.train(split, 2, CONFIG, CLI_TINY) == 0
+  assert harness.train(split, 4, CONFIG, CLI_TINY) == 0
   assert "resumed from" in capsys.readouterr().out
 
   # Bit for bit the uninterrupted run: decoder, encoder, head, optimizer, step, data position
   # (one real batch per step).
-  expected = _checkpoint(str(full / "checkpoints" / "ckpt-4"))
-  got = _checkpoint(str(split / "checkpoints" / "ckpt-4"))
+  expected = harness.checkpoint(str(full / "checkpoints" / "ckpt-4"))
+  got = harness.checkpoint(str(split / "checkpoints" / "ckpt-4"))
   assert sorted(got) == sorted(expected)
   assert any(name.startswith("encoder") and "en_fc4" in name for name in got)
   assert [np.asarray(v).item() for k, v in got.items() if k.startswith("data_position")] == [
@@ -185,14 +165,14 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   assert [k for k in expected if not np.array_equal(expected[k], got[k])] == []
   assert not os.path.exists(full / run_dir.METRICS)  # The VAE records nothing at checkpoints.
 
-  assert _cli("eval", "--model_dir", full, "--all",
-              *[a for b in EVAL for a in ("--gin_bindings", b)]) == 0
+  assert harness.run_cli("eval", "--model_dir", full, "--all",
+                         *[a for b in harness.EVAL for a in ("--gin_bindings", b)]) == 0
   assert {(r["step"], r["metric"]) for r in run_dir.read_metrics(full)} == {
       (2, "swd_pixels"), (4, "swd_pixels")}
 
   # Export: the decoder is the generator; there is no discriminator signature.
   export_dir = tmp_path / "export"
-  assert _cli("export", "--model_dir", full, "--export_dir", export_dir) == 0
+  assert harness.run_cli("export", "--model_dir", full, "--export_dir", export_dir) == 0
   with open(export_dir / "assets" / "compare_gan_metadata.json") as f:
     metadata = json.load(f)
   assert metadata["family"] == "VAE" and metadata["z_distribution"]["kind"] == "normal"
@@ -209,7 +189,7 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
                              atol=1e-6)
 
   grid = tmp_path / "grid.png"
-  assert _cli("sample", "--module", export_dir, "--num", 4, "--out", grid) == 0
+  assert harness.run_cli("sample", "--module", export_dir, "--num", 4, "--out", grid) == 0
   assert "z normal" in capsys.readouterr().out and grid.stat().st_size > 0
 
 
@@ -220,11 +200,7 @@ def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
 def test_two_replicas_match_one_device_with_the_same_global_batch(tmp_path):
   """eps is drawn for the global batch and sliced per replica, the loss is a global-batch mean:
   the first step's terms agree and both replicas hold the same weights."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-  proc = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True,
-                        text=True, env=env, timeout=900)
-  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-  report = json.loads([l for l in proc.stdout.splitlines() if l.startswith("REPORT ")][-1][7:])
+  report = harness.fresh_process_report(__file__, tmp_path)
   assert report["replicas"] == [1, 2]
   assert {"loss/vae", "loss/nll", "loss/kl"} <= set(report["first_step"])
   for tag, (one, two) in report["first_step"].items():

@@ -1,0 +1,55 @@
+"""What the model-family tests share (began_test.py, vae_test.py): the CLI with a clean gin
+state, tiny training runs, checkpoint contents, TensorBoard tags, and a test body run in a
+fresh process (logical devices must be set before TensorFlow runs an op)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import tensorflow as tf
+
+from compare_gan import cli
+
+# A weight-free evaluation small enough for a test.
+EVAL = ["evaluation.metrics = [@sliced_wasserstein()]", "evaluation.num_fake = 32",
+        "evaluation.num_averaging_runs = 1", "sliced_wasserstein.num_projections = 8"]
+
+
+def run_cli(*argv) -> int:
+  gin.clear_config()
+  return cli.main([str(a) for a in argv])
+
+
+def train(model_dir, steps, config, bindings) -> int:
+  """`compare_gan train` of `config` with `bindings` and `train.training_steps = steps`."""
+  flags = [a for b in list(bindings) + [f"train.training_steps = {steps}"]
+           for a in ("--gin_bindings", b)]
+  return run_cli("train", "--model_dir", model_dir, "--gin_config", config, *flags)
+
+
+def checkpoint(path) -> dict:
+  """{variable name: value} of a checkpoint prefix."""
+  reader = tf.train.load_checkpoint(str(path))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+          if not name.startswith("_CHECKPOINTABLE")}
+
+
+def tags(model_dir) -> set:
+  """The scalar tags of a run's TensorBoard events (tb/)."""
+  found = set()
+  for path in glob.glob(os.path.join(str(model_dir), "tb", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      found.update(value.tag for value in event.summary.value)
+  return found
+
+
+def fresh_process_report(script: str, tmp_path) -> dict:
+  """Runs `python script tmp_path` and returns the JSON its last `REPORT ` line prints."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+  proc = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True,
+                        text=True, env=env, timeout=900)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+  return json.loads([l for l in proc.stdout.splitlines() if l.startswith("REPORT ")][-1][7:])
