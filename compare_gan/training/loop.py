@@ -5,8 +5,11 @@ loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
 
   model.family = @BEGAN                 # the model family: @ModularGAN (default), @BEGAN, @VAE
   train.batch_size = 64                 # global; split evenly over the replicas
-  train.training_steps = 100000         # G updates
+  train.training_steps = 100000         # G updates (steps)
   train.save_checkpoints_steps = 5000   # a checkpoint every N steps (and at the end)
+  train.budget_unit = 'generator_updates'  # or 'discriminator_updates': the two settings above
+                                        # count D updates, as compare_gan v1/v2 did; they are
+                                        # divided by the family's D updates per step (rounded up)
   train.keep_checkpoint_max = 10
   train.seed = 0                        # weights and every random draw; data: dataset.seed
   train.strategy = 'default'            # default | mirrored | multi_worker | tpu
@@ -54,6 +57,7 @@ from compare_gan.training import strategies
 from compare_gan.training import summaries as summaries_lib
 
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
+BUDGET_UNITS = ("generator_updates", "discriminator_updates")
 
 
 class Diverged(run_dir.Failure):
@@ -92,7 +96,8 @@ def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQ
           seed: int = 0, strategy: str = "default", tpu: Optional[str] = None,
           jit_compile: bool = False, mixed_precision: Optional[str] = None,
           log_every_steps: int = 100, summary_every_steps: int = 250,
-          image_summary_every_steps: int = 1000, config_text: Optional[str] = None,
+          image_summary_every_steps: int = 1000,
+          budget_unit: str = "generator_updates", config_text: Optional[str] = None,
           dry_run: bool = False, log: Callable[[str], None] = print,
           after_checkpoint: Optional[Callable[[int, str], None]] = None,
           dataset: Optional[data_base.Dataset] = None) -> RunResult:
@@ -147,7 +152,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
            save_checkpoints_steps: int, keep_checkpoint_max: Optional[int], seed: int,
            strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
            log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
-           config_text: Optional[str], dry_run: bool, log: Callable[[str], None],
+           budget_unit: str, config_text: Optional[str], dry_run: bool,
+           log: Callable[[str], None],
            after_checkpoint: Optional[Callable[[int, str], None]],
            dataset: Optional[data_base.Dataset]) -> RunResult:
   # ------------------------------------------------------------------------------------------
@@ -163,6 +169,9 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   if mixed_precision not in PRECISIONS:
     raise config.ConfigError(f"train.mixed_precision={mixed_precision!r}; valid: "
                              f"{', '.join(map(repr, PRECISIONS))}.")
+  if budget_unit not in BUDGET_UNITS:
+    raise config.ConfigError(f"train.budget_unit={budget_unit!r}; valid: "
+                             f"{', '.join(map(repr, BUDGET_UNITS))}.")
   keras.mixed_precision.set_global_policy(mixed_precision or "float32")
   if not dry_run:
     tf.io.gfile.makedirs(model_dir)
@@ -201,6 +210,13 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   restored = manager.restore_latest()
   start_step = int(step.numpy())
   family = family_lib.family_name(model)
+  if budget_unit == "discriminator_updates":
+    # v1/v2 counted D updates: N of them are ceil(N / k) steps of k D updates each.
+    per_step = max(1, int(model.disc_iters))  # The VAE: one update per step.
+    given = (training_steps, save_checkpoints_steps)
+    training_steps, save_checkpoints_steps = (-(-n // per_step) for n in given)
+    log(f"budget: {given[0]} D updates, a checkpoint every {given[1]}, at {per_step} per "
+        f"{family} step: {training_steps} steps, a checkpoint every {save_checkpoints_steps}")
   real_batches = family_lib.real_batches_per_step(model)
   examples_per_step = real_batches * batch_size
   if start_step and int(data_position.numpy()) != start_step * examples_per_step:

@@ -206,3 +206,16 @@ def test_samples_are_images_in_unit_range(tmp_path):
   images = result.model.sample(tf.random.uniform([3, 8], -1, 1)).numpy()
   assert images.shape == (3, 28, 28, 1)
   assert np.all(images >= 0) and np.all(images <= 1)
+
+
+def test_budget_in_discriminator_updates_as_v1(tmp_path, capsys):
+  # 9 D updates, a checkpoint every 4, at 2 per step: ceil(9/2) = 5 steps, every ceil(4/2) = 2.
+  model_dir = tmp_path / "run"
+  assert _train(model_dir, 9, "train.budget_unit = 'discriminator_updates'",
+                "ModularGAN.disc_iters = 2", "train.save_checkpoints_steps = 4") == 0
+  assert "budget: 9 D updates, a checkpoint every 4, at 2 per ModularGAN step: 5 steps, a " \
+         "checkpoint every 2" in capsys.readouterr().out
+  assert sorted(checkpoints_lib.list_checkpoints(str(model_dir))) == [2, 4, 5]
+  assert _status(model_dir)["step"] == 5
+  assert _train(tmp_path / "bad", 2, "train.budget_unit = 'epochs'") == 2
+  assert "train.budget_unit='epochs'" in capsys.readouterr().err
