@@ -1,5 +1,6 @@
 """Every shipped study loads and expands to its expected settings, with the GAN Landscape's
-Table 1 grid and ranges; every best-model config parses and matches its table row."""
+Table 1 grid and ranges; every best-model config parses and matches its table row; the "Are
+GANs Created Equal?" studies have v1's models, defaults, ranges, budgets and FID protocol."""
 
 import glob
 import math
@@ -23,6 +24,13 @@ LANDSCAPE_SETTINGS = {"loss": 3 * 2 * 2, "norm_reg": 7 * 2, "combined": 2 * 2 * 
 EXPECTED_SETTINGS = {f"landscape/{study}_{dataset}.gin": n
                      for study, n in LANDSCAPE_SETTINGS.items() for dataset in DATASETS}
 EXPECTED_SETTINGS["studies/quickstart.gin"] = 2 * 2
+CREATED_EQUAL_DIR = os.path.join(CONFIG_DIR, "created_equal")
+CREATED_EQUAL_DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
+CREATED_EQUAL_MODELS = ("ns", "mm", "lsgan", "wgan", "wgan_gp", "dragan", "began", "vae")
+# One setting per model: phase 1 (wide) and phase 2 (narrow) per dataset, and the miniature.
+EXPECTED_SETTINGS.update({f"created_equal/{dataset}{phase}.gin": len(CREATED_EQUAL_MODELS)
+                          for dataset in CREATED_EQUAL_DATASETS for phase in ("", "_narrow")})
+EXPECTED_SETTINGS["created_equal/triangles_miniature.gin"] = len(CREATED_EQUAL_MODELS)
 
 
 def _relative(path):
@@ -30,7 +38,8 @@ def _relative(path):
 
 
 STUDIES = sorted(glob.glob(os.path.join(LANDSCAPE_DIR, "*.gin")) +
-                 glob.glob(os.path.join(CONFIG_DIR, "studies", "*.gin")))
+                 glob.glob(os.path.join(CONFIG_DIR, "studies", "*.gin")) +
+                 glob.glob(os.path.join(CREATED_EQUAL_DIR, "*.gin")))
 LANDSCAPE_STUDIES = sorted(glob.glob(os.path.join(LANDSCAPE_DIR, "*.gin")))
 
 
@@ -283,3 +292,235 @@ def test_best_model_config_parses_and_matches_its_row(path):
   assert q("ModularGAN.disc_iters") == n_disc
   assert q("train.training_steps") * n_disc == d_updates
   assert q("train.save_checkpoints_steps") * n_disc == 20000
+
+
+# ----------------------------------------------------------------------------------------
+# "Are GANs Created Equal?": v1's models, defaults, ranges, budgets and FID protocol
+# (reference notes created_equal.md sections 2, 3 and 5).
+# ----------------------------------------------------------------------------------------
+
+BN, NO_BN = "@batch_norm", "@no_batch_norm"
+# v1 params.py defaults, sample 0 of both phases; the VAE's D-BN default is phase-dependent.
+CE_DEFAULTS = {
+    "ns": dict(learning_rate=5e-5, beta1=0.0, n_disc=1, d_batch_norm=BN),
+    "mm": dict(learning_rate=5e-5, beta1=0.0, n_disc=1, d_batch_norm=BN),
+    "lsgan": dict(learning_rate=2e-4, beta1=0.5, n_disc=1, d_batch_norm=BN),
+    "wgan": dict(learning_rate=5e-5, beta1=0.5, n_disc=5, d_batch_norm=BN, clip=0.01),
+    "wgan_gp": {"learning_rate": 1e-4, "beta1": 0.5, "n_disc": 5, "d_batch_norm": NO_BN,
+                "lambda": 10.0},
+    "dragan": {"learning_rate": 1e-4, "beta1": 0.5, "n_disc": 1, "d_batch_norm": BN,
+               "lambda": 10.0},
+    "began": dict(learning_rate=1e-4, beta1=0.5, n_disc=5, d_batch_norm=NO_BN, lambda_k=1e-3,
+                  gamma=0.75),
+    "vae": dict(learning_rate=5e-5, beta1=0.5),
+}
+CE_VAE_D_BN = {"wide": BN, "narrow": NO_BN}
+# v1 params.py ranges as (kind, low, high) or ('choice', values).
+CE_SHARED_RANGES = {
+    "wide": {"learning_rate": ("log_uniform", 1e-5, 1e-2), "beta1": ("uniform", 0.0, 1.0),
+             "n_disc": ("choice", (1, 5)), "d_batch_norm": ("choice", (BN, NO_BN))},
+    "narrow": {"learning_rate": ("log_uniform", 1e-4, 1e-3), "beta1": ("choice", (0.5,)),
+               "n_disc": ("choice", (1,)), "d_batch_norm": ("choice", (BN, NO_BN))},
+}
+CE_MODEL_RANGES = {
+    "wide": {"wgan": {"clip": ("log_uniform", 1e-3, 1.0)},
+             "wgan_gp": {"lambda": ("log_uniform", 0.1, 100.0)},
+             "dragan": {"lambda": ("log_uniform", 0.1, 100.0)},
+             "began": {"lambda_k": ("log_uniform", 1e-4, 1e-2), "gamma": ("uniform", 0.0, 1.0)}},
+    "narrow": {"wgan": {"clip": ("log_uniform", 1e-2, 1.0)},
+               "wgan_gp": {"lambda": ("log_uniform", 0.1, 10.0),
+                           "d_batch_norm": ("choice", (NO_BN,))},
+               "dragan": {"lambda": ("log_uniform", 0.1, 10.0),
+                          "d_batch_norm": ("choice", (NO_BN,))},
+               "began": {"lambda_k": ("choice", (1e-3,)), "gamma": ("uniform", 0.6, 0.9)}},
+}
+# What each model binds: (family, loss, penalty).
+CE_MODELS = {"ns": ("ModularGAN", "non_saturating", "no_penalty"),
+             "mm": ("ModularGAN", "minimax", "no_penalty"),
+             "lsgan": ("ModularGAN", "least_squares", "no_penalty"),
+             "wgan": ("ModularGAN", "wasserstein", "no_penalty"),
+             "wgan_gp": ("ModularGAN", "wasserstein", "wgangp_penalty"),
+             "dragan": ("ModularGAN", "non_saturating", "dragan_penalty"),
+             "began": ("BEGAN", None, None),
+             "vae": ("VAE", None, None)}
+# v1 TuneParams: (training_steps, checkpoint interval) in D updates; the FID reference split.
+CE_BUDGETS = {"mnist": (15625, 3906), "fashion_mnist": (15625, 3906), "cifar10": (78125, 3906),
+              "celeb_a": (101250, 12656)}
+CE_REAL_SPLIT = {"mnist": "test", "fashion_mnist": "test", "cifar10": "test",
+                 "celeb_a": "validation"}
+CE_PHASES = {"": ("wide", "created_equal_phase1_wide", 99),
+             "_narrow": ("narrow", "created_equal_phase2_narrow", 49)}
+CE_STUDIES = [(dataset, phase) for dataset in CREATED_EQUAL_DATASETS for phase in CE_PHASES]
+
+
+def _ce_path(name):
+  return os.path.join(CREATED_EQUAL_DIR, f"{name}.gin")
+
+
+_LOADED = {}
+
+
+def _ce_study(name):
+  """The loaded study configs/created_equal/<name>.gin, loaded once per test session."""
+  if name not in _LOADED:
+    _LOADED[name] = study_file.load_study(_ce_path(name))
+  return _LOADED[name]
+
+
+def _dimension(dim):
+  if dim.kind == "choice":
+    return ("choice", tuple(dim.choices))
+  return (dim.kind, dim.low, dim.high)
+
+
+def _family_parameter(family, name):
+  return gin.query_parameter(f"{family}.{name}")
+
+
+def test_created_equal_studies_are_every_dataset_and_phase():
+  names = {os.path.basename(p)[:-len(".gin")]
+           for p in glob.glob(os.path.join(CREATED_EQUAL_DIR, "*.gin"))}
+  assert names == {d + p for d, p in CE_STUDIES} | {"triangles_miniature"}
+
+
+@pytest.mark.parametrize("dataset, phase", CE_STUDIES, ids=lambda v: v or "wide")
+def test_created_equal_study_has_v1_models_defaults_and_ranges(dataset, phase):
+  ranges, name, budget = CE_PHASES[phase]
+  study = _ce_study(dataset + phase)
+  assert (study.name, study.sweeper, study.budget, study.seeds) == (name, "random", budget, [0])
+  assert (study.objective.metric, study.objective.mode, study.objective.reduce) == (
+      "fid_score", "min", "best")
+  assert [s.labels["model"] for s in study.settings] == list(CREATED_EQUAL_MODELS)
+  for setting in study.settings:
+    model = setting.labels["model"]
+    defaults = dict(CE_DEFAULTS[model])
+    if model == "vae":
+      defaults["d_batch_norm"] = CE_VAE_D_BN[ranges]
+    # Sample 0 is the model's defaults, then the budget's draws: 1 + 99 (or 1 + 49).
+    assert setting.grid == [defaults], model
+    expected = dict(CE_SHARED_RANGES[ranges], **CE_MODEL_RANGES[ranges].get(model, {}))
+    if model == "vae":
+      del expected["n_disc"]  # one update per step: the VAE has no n_disc.
+    assert {d.name: _dimension(d) for d in setting.space} == expected, model
+
+
+def _check_ce_trial_config(study, setting, params, dataset):
+  """Parses one trial config as `compare_gan train` will, and checks what v1 did."""
+  from compare_gan.metrics import protocol as protocol_lib
+  model = setting.labels["model"]
+  family, loss, penalty = CE_MODELS[model]
+  q = gin.query_parameter
+  gin.clear_config()
+  config.parse_gin(study.base_configs, study.trial_bindings(setting, params, 0))
+  assert q("dataset.name") == dataset
+  assert _reference_name(q("model.family")) == family
+  assert _reference_name(q(f"{family}.architecture")) == "infogan"
+  assert _family_parameter(family, "z_dim") == 64
+  assert (q("train.batch_size"), q("train.seed")) == (64, 0)
+  assert q("train.budget_unit") == "discriminator_updates"
+  assert (q("train.training_steps"), q("train.save_checkpoints_steps")) == CE_BUDGETS[dataset]
+  assert (q("standardize_batch.decay"), q("standardize_batch.epsilon")) == (0.999, 1e-3)
+  assert _reference_name(q("G.batch_norm_fn")) == "batch_norm"
+  assert _reference_name(q("D.batch_norm_fn")) == params["d_batch_norm"].lstrip("@")
+  assert math.isclose(q("tf.keras.optimizers.Adam.learning_rate"), params["learning_rate"])
+  assert math.isclose(q("tf.keras.optimizers.Adam.beta_1"), params["beta1"])
+  assert (q("tf.keras.optimizers.Adam.beta_2"), q("tf.keras.optimizers.Adam.epsilon")) == (
+      0.999, 1e-8)
+  if family != "VAE":
+    assert _family_parameter(family, "disc_iters") == params["n_disc"]
+    assert _query_or(q, "z.distribution_fn", None) is None  # U(-1, 1)
+  else:
+    assert _reference_name(q("z.distribution_fn")) == "normal"
+  if family == "ModularGAN":
+    assert _reference_name(q("loss.fn")) == loss
+    assert _reference_name(q("penalty.fn")) == penalty
+    assert q("ModularGAN.deprecated_split_disc_calls") is True
+    assert q("ModularGAN.v2_generator_step") is True
+    if penalty != "no_penalty":
+      assert q("penalty.weight") == params["lambda"]
+    if penalty == "dragan_penalty":
+      assert q("dragan_penalty.variant") == "created_equal"
+    assert _query_or(q, "weight_clipping.clip_value", None) == params.get("clip")
+  if family == "BEGAN":
+    assert (q("BEGAN.gamma"), q("BEGAN.lambda_k"), q("BEGAN.clip_k")) == (
+        params["gamma"], params["lambda_k"], False)
+  protocol = protocol_lib.evaluation_protocol()
+  assert "fid_score" in [type(t).gin_name for t in protocol.metrics]
+  assert (protocol.num_fake, protocol.num_real, protocol.num_averaging_runs) == (
+      10000, 10000, 1)
+  assert protocol.real_split == CE_REAL_SPLIT[dataset]
+
+
+@pytest.mark.parametrize("dataset, phase", CE_STUDIES, ids=lambda v: v or "wide")
+def test_created_equal_trial_configs_parse_as_v1(dataset, phase):
+  """The defaults and the first random draw of every model parse into v1's recipe."""
+  from compare_gan.sweep import sweepers
+  study = _ce_study(dataset + phase)
+  for setting in study.settings:
+    sweeper = sweepers.make_sweeper(study.sweeper, setting, study.budget,
+                                    study.sweeper_seed(setting))
+    points = sweeper.ask(2)
+    assert [source for _, source in points] == ["grid", "random"]
+    for params, _ in points:
+      _check_ce_trial_config(study, setting, params, dataset)
+
+
+@pytest.mark.parametrize("phase", list(CE_PHASES), ids=lambda v: v or "wide")
+def test_created_equal_datasets_train_the_same_configurations(phase):
+  """As v1, whose sampling ignored the dataset: one study.name seeds every dataset's draws."""
+  from compare_gan.sweep import sweepers
+  proposals = {}
+  for dataset in CREATED_EQUAL_DATASETS:
+    study = _ce_study(dataset + phase)
+    proposals[dataset] = [
+        sweepers.make_sweeper(study.sweeper, s, study.budget, study.sweeper_seed(s)).ask(100)
+        for s in study.settings]
+  first = proposals[CREATED_EQUAL_DATASETS[0]]
+  assert [len(p) for p in first] == [1 + CE_PHASES[phase][2]] * len(CREATED_EQUAL_MODELS)
+  for dataset, points in proposals.items():
+    assert points == first, dataset
+
+
+@pytest.mark.parametrize("model", CREATED_EQUAL_MODELS)
+def test_created_equal_defaults_build_with_v1_budget_in_d_updates(model, tmp_path):
+  """Each model's defaults build on (mock) MNIST at a tiny width, and the loop turns v1's
+  15,625 D updates, a checkpoint every 3,906, into G steps at the model's n_disc."""
+  import tensorflow_datasets as tfds
+  from compare_gan.training import loop
+  study = _ce_study("mnist")
+  setting = study.setting(f"model={model}")
+  bindings = study.trial_bindings(setting, setting.grid[0], 0) + [
+      "G.width = 0.0625", "D.width = 0.0625"]
+  config.parse_gin(study.base_configs, bindings)
+  lines = []
+  with tfds.testing.mock_data(num_examples=64):
+    result = loop.train(str(tmp_path / "run"), dry_run=True, log=lines.append)
+  assert result.state == "dry_run"
+  n_disc = CE_DEFAULTS[model].get("n_disc", 1)
+  family = CE_MODELS[model][0]
+  steps, every = -(-15625 // n_disc), -(-3906 // n_disc)
+  assert (f"budget: 15625 D updates, a checkpoint every 3906, at {n_disc} per {family} step: "
+          f"{steps} steps, a checkpoint every {every}") in lines
+
+
+def test_triangles_miniature_is_offline_weight_free_and_small():
+  from compare_gan.metrics import protocol as protocol_lib
+  study = _ce_study("triangles_miniature")
+  phase1 = _ce_study("mnist")
+  # The phase-1 study in miniature: its models, defaults and ranges.
+  assert [(s.key, s.grid, s.space) for s in study.settings] == [
+      (s.key, s.grid, s.space) for s in phase1.settings]
+  assert (study.sweeper, study.seeds) == ("random", [0])
+  trials = sum(len(s.grid) + study.budget for s in study.settings)
+  assert trials <= 2 * len(CREATED_EQUAL_MODELS)
+  assert study.objective.metric == "swd_pixels" and study.objective.mode == "min"
+  assert not any("reference_protocol" in p for p in study.base_configs)
+  for setting in study.settings:
+    gin.clear_config()
+    config.parse_gin(study.base_configs, study.trial_bindings(setting, setting.grid[0], 0))
+    assert gin.query_parameter("dataset.name") == "triangles"
+    protocol = protocol_lib.evaluation_protocol()
+    # No Inception network: nothing to download.
+    assert sorted(type(t).gin_name for t in protocol.metrics) == [
+        "polygon_prf", "sliced_wasserstein"]
+    assert gin.query_parameter("train.budget_unit") == "discriminator_updates"
