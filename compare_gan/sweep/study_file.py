@@ -405,15 +405,23 @@ def trial_fingerprint(study: study_lib.Study, setting: study_lib.Setting,
     ValueError: the trial config does not parse (e.g. a base config edited since the study
       was loaded).
   """
-  from compare_gan import config
   bindings = study.trial_bindings(setting, params, seed)
   with isolated_gin_config():
-    try:
-      config.parse_gin(study.base_configs, bindings)
-    except (ValueError, KeyError, TypeError, SyntaxError, FileNotFoundError) as e:
-      raise ValueError(f"setting {setting.key!r}: the trial config of {params} (seed {seed}) "
-                       f"does not parse: {e}") from None
+    _parse_trial_config(study, bindings, f"setting {setting.key!r}: the trial config of "
+                        f"{params} (seed {seed})")
     return study_lib.fingerprint(gin.config_str())
+
+
+def _parse_trial_config(study: study_lib.Study, bindings: Sequence[str], what: str) -> None:
+  """Parses a trial's config (inside `isolated_gin_config`) as `compare_gan train` will.
+
+  Raises:
+    ValueError: it does not parse; the message starts with `what`.
+  """
+  try:
+    config.parse_gin(study.base_configs, list(bindings))
+  except config.ConfigError as e:
+    raise ValueError(f"{what} does not parse: {e}") from None
 
 
 def _representative(setting: study_lib.Setting) -> Dict[str, Any]:
@@ -427,18 +435,13 @@ def _check_trial_configs(study: study_lib.Study) -> None:
   """Parses every setting's complete trial config (a representative point, the first seed)
   the way `compare_gan train` will, and checks that the objective is a metric the trials'
   evaluation.metrics compute (when the config lists them)."""
-  # Imported here: they import every component, TensorFlow included (seconds), which the
+  # Imported here: it imports every component, TensorFlow included (seconds), which the
   # driver, `compare_gan sweep --export` and the report never need otherwise.
-  from compare_gan import config
   from compare_gan.metrics import protocol as protocol_lib
   for setting in study.settings:
     bindings = study.trial_bindings(setting, _representative(setting), study.seeds[0])
     with isolated_gin_config():
-      try:
-        config.parse_gin(study.base_configs, bindings)
-      except (ValueError, KeyError, TypeError, SyntaxError, FileNotFoundError) as e:
-        raise ValueError(f"setting {setting.key!r}: its trial config does not parse: "
-                         f"{e}") from None
+      _parse_trial_config(study, bindings, f"setting {setting.key!r}: its trial config")
       try:
         protocol = protocol_lib.evaluation_protocol()
       except (ValueError, TypeError) as e:

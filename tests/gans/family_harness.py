@@ -53,3 +53,13 @@ def fresh_process_report(script: str, tmp_path) -> dict:
                         text=True, env=env, timeout=900)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
   return json.loads([l for l in proc.stdout.splitlines() if l.startswith("REPORT ")][-1][7:])
+
+
+def step_scalars(model_dir, step: int, into: dict) -> None:
+  """Appends each TensorBoard scalar a run wrote at `step` (but speed and pictures) to
+  into[tag] (a list per tag, one value per run)."""
+  for path in glob.glob(os.path.join(str(model_dir), "tb", "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if event.step == step and not value.tag.startswith(("speed/", "samples", "real")):
+          into.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))

@@ -1,7 +1,6 @@
 """The VAE baseline (compare_gan/gans/vae.py) against v1's formulas, computed here by hand, and
 end to end through `compare_gan train`, `eval`, `export` and `sample` on tiny triangles."""
 
-import glob
 import json
 import os
 import sys
@@ -220,11 +219,7 @@ def _two_replica_main(root):
     model_dir = os.path.join(root, strategy)
     result = loop.train(model_dir, log=lambda message: None)
     replicas.append(result.strategy.num_replicas_in_sync)
-    for path in glob.glob(os.path.join(model_dir, "tb", "events.*")):
-      for event in tf.compat.v1.train.summary_iterator(path):
-        for value in event.summary.value:
-          if event.step == 1 and not value.tag.startswith(("speed/", "samples", "real")):
-            first_step.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    harness.step_scalars(model_dir, 1, first_step)
   model, worst = result.model, 0.0
   for v in model.generator.variables + model.encoder.variables:
     values = [t.numpy() for t in result.strategy.experimental_local_results(v.value)]
