@@ -2,7 +2,8 @@
 command's body lives in its package:
 
   train, eval      compare_gan/runner.py (the schedules; `eval --module` scores any TF Hub
-                   generator)
+                   generator; `eval --tournament` rates a run's checkpoints, `eval --gallery`
+                   draws one checkpoint's samples)
   export, sample   compare_gan/hub/command.py
   sweep            compare_gan/sweep/command.py (grid, random or GP search; local or Dask)
   report           compare_gan/report/command.py
@@ -35,9 +36,26 @@ def _body(module: str, function: str) -> Callable[[argparse.Namespace], int]:
   """A command's body, imported when the command runs (the bodies import TensorFlow; parsing
   and `--help` do not)."""
   def run(args: argparse.Namespace) -> int:
+    _check_config_before_tensorflow(args)
     config.import_tensorflow()
     return getattr(importlib.import_module(module), function)(args)
   return run
+
+
+def _check_config_before_tensorflow(args: argparse.Namespace) -> None:
+  """Reports a certain error in the command's --gin_config / --gin_bindings (an unknown name or
+  parameter, a bad train.* value) in well under a second, before TensorFlow is imported, from
+  the committed gin manifest (compare_gan/registry.py). Once TensorFlow is loaded (in tests,
+  notebooks) the full parse is as quick and is left to decide."""
+  if "tensorflow" in sys.modules:
+    return
+  files, bindings = getattr(args, "gin_config", None), getattr(args, "gin_bindings", None)
+  if not files and not bindings:
+    return
+  from compare_gan import registry  # pylint: disable=import-outside-toplevel
+  problem = registry.check(files or [], bindings or [])
+  if problem:
+    raise config.ConfigError(f"compare_gan {args.command}: {problem}")
 
 
 def _components(args: argparse.Namespace) -> int:
@@ -121,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
       "(gin evaluation.*). Results go to metrics.jsonl (with protocol cards), scores.csv and "
       "TensorBoard. Default: the latest checkpoint. With --module PATH --dataset NAME, score "
       "any TF Hub generator (ours or third-party) under the same protocol; its results, with "
-      "protocol cards, go to --out FILE.json.")
+      "protocol cards, go to --out FILE.json. With --tournament, rate the run's checkpoints "
+      "against each other (skill rating, Olsson et al. 2018): results go to "
+      "MODEL_DIR/tournament.json. With --gallery, write a sample grid and an interpolation "
+      "strip of one checkpoint as PNGs.")
   source = p.add_mutually_exclusive_group(required=True)
   source.add_argument("--model_dir", help="run directory written by `train`")
   source.add_argument("--module", metavar="PATH",
@@ -139,9 +160,36 @@ def build_parser() -> argparse.ArgumentParser:
   which.add_argument("--continuous", action="store_true",
                      help="follow a training run: score each new checkpoint until it ends")
   p.add_argument("--force", action="store_true",
-                 help="with --all: score already-scored checkpoints again")
+                 help="with --all: score already-scored checkpoints again; with --tournament "
+                 "or --gallery: replace the files a previous run of it wrote")
   p.add_argument("--eval_every_steps", type=int, default=None, metavar="K",
-                 help="with --all/--continuous: only checkpoints at multiples of K")
+                 help="with --all/--continuous/--tournament: only checkpoints at multiples of K")
+  special = p.add_mutually_exclusive_group()
+  special.add_argument("--tournament", action="store_true",
+                       help="skill-rating tournament between the run's checkpoints: each "
+                       "checkpoint's D judges the others' G samples; Glicko-2 ratings per "
+                       "generator go to MODEL_DIR/tournament.json (metrics.jsonl is not "
+                       "touched)")
+  special.add_argument("--gallery", action="store_true",
+                       help="write a sample grid and an interpolation strip (PNG) of the "
+                       "checkpoint of --step (default: the latest) to --out_dir")
+  p.add_argument("--tournament_samples", type=int, default=None, metavar="N",
+                 help="with --tournament: games per generator-discriminator match (default "
+                 "256; real examples: the first N of the evaluation split)")
+  p.add_argument("--tournament_periods", type=int, default=None, metavar="P",
+                 help="with --tournament: Glicko-2 rating periods the games are split into "
+                 "(default 4)")
+  p.add_argument("--tournament_tau", type=float, default=None,
+                 help="with --tournament: Glicko-2 system constant tau (default 0.5)")
+  p.add_argument("--tournament_rule", choices=["threshold", "paired"], default=None,
+                 help="with --tournament: who wins a game: threshold (default; G wins when D "
+                 "calls its sample real, D when it calls the real example real and the sample "
+                 "fake, else a draw) or paired (G wins when D rates its sample above the real "
+                 "example; for critics without a real/fake threshold: WGAN, BEGAN)")
+  p.add_argument("--seed", type=int, default=None,
+                 help="with --tournament or --gallery: seed of the latents (default 0)")
+  p.add_argument("--out_dir", metavar="DIR", default=None,
+                 help="with --gallery: where to write the PNGs (default MODEL_DIR/gallery)")
   p.add_argument("--num_averaging_runs", type=int, default=None,
                  help="fake sample sets per checkpoint (overrides evaluation.*; default 3)")
   p.add_argument("--num_fake", type=int, default=None,
@@ -150,10 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
                  help="Inception weights: .pb, .tar.gz, or TF-Hub directory/handle "
                  "(overrides inception.weights; else $COMPARE_GAN_INCEPTION_WEIGHTS, then "
                  "the cache directory)")
-  p.add_argument("--poll_seconds", type=float, default=60.0,
-                 help="with --continuous: seconds between looks for new checkpoints")
-  p.add_argument("--timeout_hours", type=float, default=24.0,
-                 help="with --continuous: stop after this long without a new checkpoint")
+  p.add_argument("--poll_seconds", type=float, default=None,
+                 help="with --continuous: seconds between looks for new checkpoints "
+                 "(default 60)")
+  p.add_argument("--timeout_hours", type=float, default=None,
+                 help="with --continuous: stop after this long without a new checkpoint "
+                 "(default 24)")
   p.set_defaults(run=_body("compare_gan.runner", "eval_command"))
 
   p = commands.add_parser(

@@ -16,6 +16,11 @@ evaluating schedule scores is also exported as a TF Hub SavedModel to
 existing export of a step is kept. A failed export is reported and counted like a failed
 evaluation.
 
+`compare_gan eval --tournament` rates a run's checkpoints against each other (skill rating,
+metrics/skill_rating.py) into `<model_dir>/tournament.json`; `compare_gan eval --gallery` writes
+one checkpoint's sample grid and interpolation strip (report/galleries.py). Neither touches
+metrics.jsonl, and neither replaces an earlier result without --force.
+
 The runner sits above training/, metrics/ and hub/, which never import it: it builds the
 run's dataset and inference model once per process and hands them to the evaluator and the
 exporter.
@@ -39,6 +44,9 @@ from compare_gan.gans import latents
 from compare_gan.hub import export as export_lib
 from compare_gan.hub import modules
 from compare_gan.metrics import evaluate
+from compare_gan.metrics import protocol as protocol_lib
+from compare_gan.metrics import skill_rating
+from compare_gan.report import galleries
 from compare_gan.training import checkpoints as checkpoints_lib
 from compare_gan.training import loop
 
@@ -284,8 +292,24 @@ def _protocol_bindings(args: argparse.Namespace) -> List[str]:
   return bindings
 
 
+# The flags (argparse attribute names) that `eval --tournament` and `eval --gallery` take
+# besides --model_dir, --force and the gin flags; any other eval flag given with them is
+# refused.
+_TOURNAMENT_FLAGS = ("tournament_samples", "tournament_periods", "tournament_tau",
+                     "tournament_rule")
+_SPECIAL_FLAGS = {"tournament": _TOURNAMENT_FLAGS + ("seed", "eval_every_steps"),
+                  "gallery": ("seed", "step", "out_dir")}
+TOURNAMENT_FILE = "tournament.json"
+
+
+def _given(args: argparse.Namespace, names) -> List[str]:
+  """The flags among `names` that the command line set (store_true flags: when True)."""
+  return [f"--{n}" for n in names if getattr(args, n) not in (None, False)]
+
+
 def eval_command(args: argparse.Namespace) -> int:
-  """`compare_gan eval`: scores checkpoints of `--model_dir`, or a `--module`."""
+  """`compare_gan eval`: scores checkpoints of `--model_dir`, or a `--module`; or, with
+  `--tournament` / `--gallery`, rates a run's checkpoints / draws one checkpoint's samples."""
   if args.module is not None:
     return _eval_module(args)
   module_only = [f"--{f}" for f in ("dataset", "z_distribution", "num_classes", "out")
@@ -293,14 +317,21 @@ def eval_command(args: argparse.Namespace) -> int:
   if module_only:
     return _error("eval", f"{', '.join(module_only)} apply to --module; a run directory "
                   "brings its own dataset and model.", run_dir.EXIT_USAGE)
+  if args.tournament or args.gallery:
+    return _eval_special(args, "tournament" if args.tournament else "gallery")
+  special_only = _given(args, _TOURNAMENT_FLAGS + ("seed", "out_dir"))
+  if special_only:
+    return _error("eval", f"{', '.join(special_only)}: only with --tournament or --gallery; "
+                  "add one of them, or drop the flag.", run_dir.EXIT_USAGE)
   _check_model_dir(args.model_dir, must_exist=True)
   run_config = os.path.join(args.model_dir, run_dir.CONFIG)
   config.parse_command_config("eval", [run_config] + args.gin_config, _protocol_bindings(args),
                               args.tfds_data_dir)
   if args.continuous:
-    failures = continuous_eval(args.model_dir, eval_every_steps=args.eval_every_steps,
-                               poll_seconds=args.poll_seconds,
-                               timeout_seconds=args.timeout_hours * 3600)
+    failures = continuous_eval(
+        args.model_dir, eval_every_steps=args.eval_every_steps,
+        poll_seconds=60.0 if args.poll_seconds is None else args.poll_seconds,
+        timeout_seconds=(24.0 if args.timeout_hours is None else args.timeout_hours) * 3600)
   else:
     evaluation = Evaluation(args.model_dir)
     chosen = checkpoints_lib.select_checkpoints(
@@ -317,9 +348,10 @@ def _eval_module(args: argparse.Namespace) -> int:
                                 ("--continuous", args.continuous), ("--force", args.force),
                                 ("--eval_every_steps", args.eval_every_steps is not None)]
               if set_]
+  run_only += _given(args, ("tournament", "gallery") + _TOURNAMENT_FLAGS + ("seed", "out_dir"))
   if run_only:
-    return _error("eval", f"{', '.join(run_only)} select checkpoints of a --model_dir; a "
-                  "--module is one generator.", run_dir.EXIT_USAGE)
+    return _error("eval", f"{', '.join(run_only)} apply to the checkpoints of a --model_dir; "
+                  "a --module is one generator.", run_dir.EXIT_USAGE)
   if args.dataset is None:
     return _error("eval", "--module needs --dataset NAME, the real data to compare with "
                   "(e.g. cifar10, triangles).", run_dir.EXIT_USAGE)
@@ -354,4 +386,118 @@ def _eval_module(args: argparse.Namespace) -> int:
     run_dir.write_atomically(args.out, json.dumps(result, indent=2, sort_keys=True,
                                                   allow_nan=False) + "\n")
     print(f"wrote {len(records)} results to {args.out}")
+  return run_dir.EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# `compare_gan eval --tournament` and `compare_gan eval --gallery`
+# ----------------------------------------------------------------------------------------------
+
+def _eval_special(args: argparse.Namespace, mode: str) -> int:
+  """Checks the flags of `eval --tournament` / `--gallery` (`mode`), then runs it under the
+  run's config.gin and the command's gin files and bindings."""
+  allowed = set(_SPECIAL_FLAGS[mode]) | {"tournament", "gallery", "force"}
+  misplaced = _given(args, [n for n in ("step", "all", "continuous", "eval_every_steps",
+                                        "num_averaging_runs", "num_fake", "inception_weights",
+                                        "poll_seconds", "timeout_hours", "out_dir", "seed")
+                            + _TOURNAMENT_FLAGS if n not in allowed])
+  if misplaced:
+    return _error("eval", f"--{mode} does not take {', '.join(misplaced)}; it takes "
+                  + ", ".join(f"--{n}" for n in _SPECIAL_FLAGS[mode])
+                  + ", --force and the gin flags.", run_dir.EXIT_USAGE)
+  _check_model_dir(args.model_dir, must_exist=True)
+  if mode == "gallery" and args.out_dir is not None and os.path.isfile(args.out_dir):
+    return _error("eval", f"--out_dir {args.out_dir} is a file; give a directory for the "
+                  "gallery PNGs.", run_dir.EXIT_USAGE)
+  protocol = None
+  if mode == "tournament":
+    protocol = skill_rating.TournamentProtocol(
+        games_per_match=_default(args.tournament_samples, 256),
+        rating_periods=_default(args.tournament_periods, 4),
+        tau=_default(args.tournament_tau, 0.5), win_rule=_default(args.tournament_rule,
+                                                                  "threshold"),
+        seed=_default(args.seed, 0))
+    protocol.validate()  # Before the config and the model: a bad flag costs nothing.
+    target = os.path.join(args.model_dir, TOURNAMENT_FILE)
+    if os.path.exists(target) and not args.force:
+      return _error("eval", f"{target} exists (an earlier tournament); pass --force to "
+                    "replace it, or copy it away first.", run_dir.EXIT_USAGE)
+  run_config = os.path.join(args.model_dir, run_dir.CONFIG)
+  config.parse_command_config("eval", [run_config] + args.gin_config, list(args.gin_bindings),
+                              args.tfds_data_dir)
+  if mode == "tournament":
+    return _tournament(args.model_dir, protocol, args.eval_every_steps)
+  return _gallery(args)
+
+
+def _default(value, default):
+  return default if value is None else value
+
+
+def _tournament(model_dir: str, protocol: skill_rating.TournamentProtocol,
+                eval_every_steps: Optional[int]) -> int:
+  """Plays the tournament between the run's checkpoints (multiples of `eval_every_steps` when
+  given), writes tournament.json and prints the ratings."""
+  dataset = data.get_dataset()
+  info = dataset.info
+  if protocol.games_per_match > info.eval_size:
+    return _error("eval", f"--tournament_samples {protocol.games_per_match} exceeds the "
+                  f"{info.eval_size} evaluation examples of {info.name} ({info.eval_split}); "
+                  "give at most that.", run_dir.EXIT_USAGE)
+  inference = inference_lib.InferenceModel(info.image_shape, info.num_classes)
+  skill_rating.check_players(inference, protocol)  # e.g. a VAE, before counting checkpoints
+  available = checkpoints_lib.list_checkpoints(model_dir)
+  chosen = {s: p for s, p in available.items()
+            if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
+  if len(chosen) < 2:
+    which = f" at multiples of {eval_every_steps}" if eval_every_steps else ""
+    return _error("eval", f"a tournament needs >= 2 checkpoints; {model_dir} has "
+                  f"{len(chosen)}{which} (steps {sorted(chosen)}); train longer or keep more "
+                  "checkpoints (train.keep_checkpoint_max).", run_dir.EXIT_USAGE)
+  evaluation = protocol_lib.evaluation_protocol()
+  use_ema = inference.resolve_use_ema(evaluation.use_ema, "evaluation.use_ema")
+  z = latents.eval_latent_distribution() or inference.model.z
+
+  def accumulate(ema: bool) -> None:  # G's accumulated BN statistics, as evaluation sets them
+    inference.accumulate_bn_statistics(ema, z, samples=evaluation.bn_accumulation_samples,
+                                       batch_size=evaluation.batch_size, seed=evaluation.seed)
+
+  bn_statistics, prepare = "moving averages", None
+  if inference.accumulating_standardizers(use_ema):
+    bn_statistics = (f"accumulated over {evaluation.bn_accumulation_samples} samples (seed "
+                     f"{evaluation.seed}, batch {evaluation.batch_size})")
+    prepare = accumulate
+  print(f"tournament: {len(chosen)} checkpoints (steps {sorted(chosen)}), "
+        f"{protocol.games_per_match} games per match, {protocol.win_rule} rule, "
+        f"{'EMA' if use_ema else 'raw'} generators")
+  result = skill_rating.checkpoint_tournament(
+      model_dir, chosen, inference, dataset, protocol, use_ema=use_ema, z_distribution=z,
+      prepare_generator=prepare, bn_statistics=bn_statistics)
+  result["created"] = run_dir.now()
+  target = os.path.join(model_dir, TOURNAMENT_FILE)
+  run_dir.write_atomically(target, json.dumps(result, indent=2, sort_keys=True,
+                                              allow_nan=False) + "\n")
+  print(f"{'step':>10}  {'rating':>8}  {'RD':>6}  {'rank':>4}  {'win rate':>8}")
+  for player in result["players"]:
+    print(f"{player['step']:>10}  {player['rating']:8.1f}  {player['rd']:6.1f}  "
+          f"{player['rank']:>4}  {player['win_rate']:8.3f}")
+  print(f"wrote {target}")
+  return run_dir.EXIT_OK
+
+
+def _gallery(args: argparse.Namespace) -> int:
+  """Writes the gallery of the checkpoint of --step (default: the latest) and prints the
+  paths; files of an earlier gallery are replaced only with --force."""
+  (step, _), = checkpoints_lib.select_checkpoints(args.model_dir, step=args.step).items()
+  out_dir = args.out_dir or os.path.join(args.model_dir, "gallery")
+  existing = [p for p in galleries.gallery_paths(out_dir, step).values() if os.path.exists(p)]
+  if existing and not args.force:
+    return _error("eval", f"an earlier gallery is in the way: {', '.join(existing)}; pass "
+                  "--force to replace it, or give another --out_dir.", run_dir.EXIT_USAGE)
+  result = galleries.render_gallery(args.model_dir, out_dir, step=step,
+                                    seed=_default(args.seed, 0),
+                                    use_ema=protocol_lib.evaluation_protocol().use_ema)
+  print(f"step {result['step']} ({'EMA' if result['ema'] else 'raw'} generator):")
+  print(f"wrote {result['grid']}")
+  print(f"wrote {result['strip']}")
   return run_dir.EXIT_OK

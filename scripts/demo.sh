@@ -3,7 +3,7 @@
 # no download beyond the Python packages. Sets up .venv if needed (as scripts/test.sh does),
 # runs the Gaussian-process sweep of configs/studies/quickstart.gin (loss x D normaliser on the
 # built-in triangles, weight-free metrics) with two local workers, then prints the best model
-# per setting and writes the plots.
+# per setting, writes the plots and galleries, and prints where the report page index.html is.
 #
 #   bash scripts/demo.sh                        # results in runs/quickstart
 #   WORKDIR=/tmp/qs bash scripts/demo.sh        # elsewhere
@@ -42,5 +42,9 @@ echo
 echo
 echo "Plots and tables: $WORKDIR/report/ (top5_swd_pixels.png: the best trials per setting;"
 echo "budget_swd_pixels.png: expected best SWD after k trials; curves_swd_pixels.png: SWD per"
-echo "checkpoint). Each trial's run directory (samples in tb/, metrics.jsonl) is under"
-echo "$WORKDIR/trials/."
+echo "checkpoint; significance_swd_pixels.png: which setting beats which; galleries/: samples"
+echo "of each setting's best trial). Each trial's run directory (samples in tb/, metrics.jsonl)"
+echo "is under $WORKDIR/trials/."
+echo
+echo "All of it on one page (no server needed; open it in a browser):"
+echo "  $(cd "$WORKDIR/report" && pwd)/index.html"

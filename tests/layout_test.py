@@ -14,13 +14,14 @@ PACKAGE = os.path.join(os.path.dirname(__file__), "..", "compare_gan")
 # From the top floor down; a module may import its own floor or any floor below it.
 FLOORS = (
     ("cli", "__main__"),
-    ("runner", "sweep", "report"),
+    ("runner", "registry", "sweep", "report"),
     ("training", "metrics", "hub"),
     ("gans", "data"),
     ("architectures",),
     ("config", "run_dir", "gin_externals", "__init__"),
 )
-TOP_LEVEL = {"__init__", "__main__", "cli", "config", "runner", "run_dir", "gin_externals",
+TOP_LEVEL = {"__init__", "__main__", "cli", "config", "runner", "registry", "run_dir",
+             "gin_externals",
              "sweep", "report", "training", "metrics", "hub", "gans", "data", "architectures"}
 # (importer part, imported part): pairs DESIGN forbids within a floor.
 FORBIDDEN = {("metrics", "training"), ("metrics", "hub"), ("training", "metrics"),

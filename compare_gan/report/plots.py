@@ -1,7 +1,8 @@
 """PNG plots of a sweep, in the GAN Landscape paper's style (Kurach et al. 2019, figures 1-4).
 
   top5_<metric>.png    per setting, box plot and points of the best 5% trials, sorted by median
-  budget_<metric>.png  expected best value after k trials, one line per setting, 95% band
+  budget_<metric>.png  expected best value after k trials, one line per setting, 95% band;
+                       the k axis has integer ticks only (it counts trials)
   curves_<metric>.png  the metric against the training step, one panel per setting, one line
                        per trial, the setting's best trial highlighted
 
@@ -106,6 +107,9 @@ def budget_plot(budget: pd.DataFrame, metric: str, mode: str, path: str) -> Opti
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= k_max]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+  else:
+    # k counts trials: matplotlib would tick a few trials at 1.25, 1.5, 1.75, ...
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
   ax.set_xlabel("number of trials k")
   ax.set_ylabel(f"expected best {metric} after k trials")
   ax.set_title(f"{metric} vs computational budget ({_better(mode)}; band: 95% of "
@@ -145,7 +149,7 @@ def curves_plot(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
   values = rows.loc[rows["trial_id"].isin(done_ids), "value"].to_numpy()
   log_y = len(values) > 0 and values.min() > 0 and values.max() / values.min() > 20
   for ax, (name, group) in zip(axes, panels):
-    done = group["value"].dropna()
+    done = tables.search_trials(group)["value"].dropna()  # A rerun is never the best trial.
     best_id = None
     if len(done):
       best_id = group.loc[done.idxmin() if mode == "min" else done.idxmax(), "id"]
@@ -166,6 +170,8 @@ def curves_plot(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
       ax.set_yscale("log")
   for ax in axes[len(panels):]:
     ax.set_visible(False)
+  # Steps are whole numbers too; sharex makes this the locator of every panel.
+  axes[0].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
   for i, ax in enumerate(axes[:len(panels)]):
     if i + ncols >= len(panels):  # The lowest panel of its column: it carries the x axis.
       ax.set_xlabel("training step")

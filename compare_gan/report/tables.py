@@ -7,7 +7,10 @@ wrote is read, those from before study ids and fingerprints included: only the t
 objective in the meta table are used.
 
 Only trials with status 'done' and a finite value enter objective statistics (best, median,
-top 5%, budget curves); failed and diverged trials are counted per setting.
+top 5%, budget curves); failed and diverged trials are counted per setting. Re-runs (source
+`study.RERUN`: a setting's best point trained again with new seeds) are no part of the search
+and are left out of all of these (`search_trials`); `trials_table` lists them, with their
+source, and report/reruns.py shows their seed spread.
 
 The expected best value after k trials (the GAN Landscape paper's "FID vs computational
 budget", Kurach et al. 2019, after Lucic et al. 2018) is computed exactly from the order
@@ -115,6 +118,19 @@ def read_objective(workdir: str) -> Tuple[str, str]:
   return metric, mode
 
 
+def search_trials(trials: pd.DataFrame) -> pd.DataFrame:
+  """The rows of `trials` (from `load` or `with_values`) that belong to the search: all but
+  the re-runs (source `study.RERUN`), in order, index kept.
+
+  A re-run trains a setting's best point again with a new seed once its search is over. It
+  is no draw from the setting's search distribution (the point was chosen for being the
+  best), so counting it would bias every search statistic towards that point: the best per
+  setting, the counts and the median, the top 5%, the budget curve and the significance
+  tests all read these rows only.
+  """
+  return trials[trials["source"] != study_lib.RERUN]
+
+
 def setting_name(labels: Dict[str, str]) -> str:
   """"loss=ns, penalty=gp" for a setting's axis labels; "default" without axes."""
   return ", ".join(f"{axis}={value}" for axis, value in labels.items()) or "default"
@@ -166,8 +182,11 @@ def best_models(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
   """One row per setting (best first; settings without a finished trial last): axis labels,
   best `metric`, its step, trial id, seed and params, counts done / failed / diverged /
   pending (pending or running), and the median `metric` of the done trials.
-  `trials` comes from `with_values`."""
+  `trials` comes from `with_values`; re-runs are left out of every column, the counts too
+  (`search_trials`).
+  """
   fixed = [metric, "step", "trial", "seed", *COUNTED, "pending", f"median_{metric}"]
+  trials = search_trials(trials)
   axes, params = _axes_and_params(trials, fixed)
   rows = []
   for _, group in trials.groupby("setting", sort=False):
@@ -261,11 +280,12 @@ def budget_table(trials: pd.DataFrame, metric: str, mode: str, samples: int = 10
   """Per setting with finished trials and k = 1..m: the exact expected best `metric` after k
   trials, the bootstrap mean, and the 95% band (percentiles 2.5 / 97.5 of `samples` seeded
   k-subsets; the seed of a setting derives from `seed` and its key, so adding a setting does
-  not change another's band). `trials` comes from `with_values`."""
+  not change another's band). `trials` comes from `with_values`; m counts the finished
+  search trials (re-runs are left out: `search_trials`)."""
   columns = ["setting", "name", "k", "n_trials", "expected_best", "bootstrap_mean", "lower",
              "upper"]
   parts = []
-  for key, group in trials.groupby("setting", sort=False):
+  for key, group in search_trials(trials).groupby("setting", sort=False):
     values = group["value"].dropna().to_numpy()
     if not len(values):
       continue
@@ -282,7 +302,13 @@ def budget_table(trials: pd.DataFrame, metric: str, mode: str, samples: int = 10
 
 
 # ---------------------------------------------------------------------------------------------
-# Markdown and LaTeX, written here (no tabulate / jinja2).
+# Markdown, LaTeX and file names, written here (no tabulate / jinja2).
+
+def file_stem(metric: str) -> str:
+  """`metric` as the stem of a report file's name (budget_<stem>.csv, ...): every character
+  outside [A-Za-z0-9_.-] becomes '_', so that 'fid/score' names no subdirectory."""
+  return re.sub(r"[^A-Za-z0-9_.-]", "_", metric)
+
 
 def format_metric(value: Any) -> str:
   """3 decimals for FID-like values (|v| >= 1), 4 significant digits below; '' for NaN."""
@@ -318,31 +344,47 @@ def _cells(table: pd.DataFrame, metric: str) -> Tuple[List[str], List[List[str]]
   return [str(c) for c in table.columns], rows, numeric
 
 
-def to_markdown(table: pd.DataFrame, metric: str) -> str:
-  """A GitHub-flavoured markdown table of `best_models`; missing values as '-'."""
-  header, rows, numeric = _cells(table, metric)
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+                   right: Sequence[bool]) -> str:
+  """A GitHub-flavoured markdown table of strings: `right[j]` right-aligns column j; a '|' in
+  a cell is escaped, an empty cell shows as '-'."""
   def line(cells):
     return "| " + " | ".join(c.replace("|", "\\|") or "-" for c in cells) + " |"
-  rule = "|" + "|".join("---:" if right else "---" for right in numeric) + "|"
+  rule = "|" + "|".join("---:" if r else "---" for r in right) + "|"
   return "\n".join([line(header), rule] + [line(r) for r in rows]) + "\n"
 
 
+def to_markdown(table: pd.DataFrame, metric: str) -> str:
+  """A GitHub-flavoured markdown table of `best_models`; missing values as '-'."""
+  return markdown_table(*_cells(table, metric))
+
+
+# Characters that LaTeX text mode does not print as themselves. In the default OT1 font
+# encoding '|' comes out as an em dash, '<' and '>' as inverted exclamation and question marks.
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
+                  "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
+                  ">": r"\textgreater{}"}
+_LATEX_PATTERN = re.compile("[" + re.escape("".join(_LATEX_SPECIAL)) + "]")
 
 
 def latex_escape(text: str) -> str:
   """`text` with LaTeX's special characters escaped, for a tabular cell."""
-  return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIAL[m.group()], text)
+  return _LATEX_PATTERN.sub(lambda m: _LATEX_SPECIAL[m.group()], text)
+
+
+def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+                right: Sequence[bool]) -> str:
+  """A booktabs tabular of strings (needs \\usepackage{booktabs}): `right[j]` right-aligns
+  column j; cells are escaped (`latex_escape`), an empty one shows as '--'."""
+  def line(cells):
+    return " & ".join(latex_escape(c) or "--" for c in cells) + r" \\"
+  spec = "".join("r" if r else "l" for r in right)
+  return "\n".join([r"% Written by the compare-gan report command; needs \usepackage{booktabs}.",
+                    rf"\begin{{tabular}}{{{spec}}}", r"\toprule", line(header), r"\midrule"]
+                   + [line(r) for r in rows] + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
 def to_latex(table: pd.DataFrame, metric: str) -> str:
   """A booktabs tabular of `best_models` (needs \\usepackage{booktabs}); missing values '--'."""
-  header, rows, numeric = _cells(table, metric)
-  def line(cells):
-    return " & ".join(latex_escape(c) or "--" for c in cells) + r" \\"
-  spec = "".join("r" if right else "l" for right in numeric)
-  return "\n".join([r"% Written by the compare-gan report command; needs \usepackage{booktabs}.",
-                    rf"\begin{{tabular}}{{{spec}}}", r"\toprule", line(header), r"\midrule"]
-                   + [line(r) for r in rows] + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+  return latex_table(*_cells(table, metric))

@@ -6,6 +6,14 @@
 Running the same command again on the same workdir resumes the sweep. `--export` without
 `--study` exports an existing workdir's trials and results and runs nothing.
 
+The workdir holds study.db, sweep.log, trials/ (each trial's run directory) and hparams/, the
+TensorBoard HParams view: the experiment (the study's axes and parameters with their domains,
+seed, source, status; the objective as metric) and one session per finished trial, so that
+`tensorboard --logdir WORKDIR` compares the trials in its HParams dashboard
+(compare_gan.sweep.hparams). With `study.reruns = N` each setting's `study.rerun_top` best
+points are trained again with N new seeds once its search is over (source 'rerun' in
+study.db); the final summary gives their spread.
+
 Exit status: 0 the sweep finished (failed or diverged trials are results, not errors) or was
 exported; 1 a runtime failure: study.db is not a readable SQLite database (corrupt, truncated)
 or SQLite fails on it; 2 a bad command line or study, a workdir holding another study (or the
@@ -25,7 +33,8 @@ from compare_gan import run_dir as run_dir_lib
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
   p.add_argument("--workdir", required=True,
-                 help="the sweep's directory (study.db, sweep.log, trials/); must be local")
+                 help="the sweep's directory (study.db, sweep.log, trials/, and hparams/: "
+                 "view it with `tensorboard --logdir WORKDIR`, HParams tab); must be local")
   p.add_argument("--study", metavar="FILE",
                  help="the study gin file (configs/studies/); omit it to only --export")
   p.add_argument("--gin_bindings", action="append", default=[], metavar="BINDING",
@@ -52,8 +61,9 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
   p = subparsers.add_parser(
       "sweep", help="run or resume a hyperparameter sweep of a study (grid / random / GP)",
       description="Run the trials of a study (configs/studies/*.gin), each a `compare_gan "
-      "train` subprocess, recording them in WORKDIR/study.db. Kill it at any moment and run "
-      "the same command again to resume.")
+      "train` subprocess, recording them in WORKDIR/study.db and in TensorBoard's HParams "
+      "dashboard (WORKDIR/hparams/: one session per finished trial; `tensorboard --logdir "
+      "WORKDIR`). Kill it at any moment and run the same command again to resume.")
   _add_arguments(p)
   p.set_defaults(run=run)
   return p

@@ -7,6 +7,9 @@ One driver owns a workdir:
   <workdir>/sweep.log       the driver's log lines (also printed)
   <workdir>/trials/<id:04d>-<description>/   each trial's run directory (+ trial.log, and
                             trial.json: this study's id and the trial's config fingerprint)
+  <workdir>/hparams/        TensorBoard's HParams view: the experiment and one session per
+                            finished trial (compare_gan.sweep.hparams), written at start for
+                            every finished trial and when a trial finishes
 
 The loop keeps `parallel` trials in flight: trials already `pending` in the store first (oldest
 first), then new points asked from the sweepers round-robin over the settings. A new point is
@@ -19,6 +22,12 @@ A failed or diverged trial (or one without a finite objective) is told a penalty
 GP avoids its region: `study.failure_value` when set, else the worst objective of the setting's
 finished trials plus their range (+1.0 while the range is zero); until the setting has a finite
 objective such trials wait untold.
+
+Reruns (`study.reruns`; compare_gan.sweep.reruns): once a setting's search is over, the driver
+stores the reruns of its best points as pending trials with source 'rerun' and queues them
+ahead of other settings' new points. They are never told to the sweeper, nor counted in
+penalties or in the best trial per setting; the final summary gives their spread. A resumed
+driver stores only the missing ones. `--max_trials` counts reruns like other trials.
 
 The driver never adopts a directory it did not create. study.db's study id and each trial's
 config fingerprint (`study_file.trial_fingerprint`) go to the executor with the trial, which
@@ -42,13 +51,16 @@ import socket
 import sys
 import threading
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from compare_gan import run_dir as run_dir_lib
 from compare_gan.sweep import executors as executors_lib
+from compare_gan.sweep import hparams as hparams_lib
+from compare_gan.sweep import reruns as reruns_lib
 from compare_gan.sweep import store as store_lib
 from compare_gan.sweep import study as study_lib
 from compare_gan.sweep import study_file
+from compare_gan.sweep import summary as summary_lib
 from compare_gan.sweep import sweepers as sweepers_lib
 
 SWEEP_LOG = "sweep.log"
@@ -98,12 +110,6 @@ def _sigterm_as_interrupt():
     signal.signal(signal.SIGTERM, previous)
 
 
-def format_params(params: Dict[str, Any]) -> str:
-  """`learning_rate=0.0002 beta1=0.5` (floats to 4 significant digits)."""
-  return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                  for k, v in params.items())
-
-
 def reason(error: Optional[str]) -> str:
   """The line of a trial's error that says why: `compare_gan train`'s own error line when the
   error has one, else the last line that says something (gin's "In call to configurable"
@@ -133,9 +139,10 @@ class _Driver:
   """The loop of one `run_sweep` call (see the module docstring)."""
 
   def __init__(self, study: study_lib.Study, store: store_lib.Store, *, parallel: int,
-               executor: str, max_trials: Optional[int], trials_dir: str,
+               executor: str, max_trials: Optional[int], trials_dir: str, workdir: str,
                log: Callable[[str], None]):
     self.study, self.store, self.log = study, store, log
+    self.workdir = workdir
     self.study_id = store.study_id  # Each trial's trial.json records it.
     self.parallel, self.executor_spec, self.max_trials = parallel, executor, max_trials
     self.trials_dir = trials_dir
@@ -153,6 +160,9 @@ class _Driver:
     self.queue: collections.deque = collections.deque()
     self.in_flight: Dict[concurrent.futures.Future, dict] = {}
     self.finished_here = 0
+    self.reruns_stored: Set[str] = set()  # Settings whose reruns are all in the store.
+    self.search_changed = True  # A trial finished or a sweeper asked: look for reruns again.
+    self.hparams_failed = False  # Warned once: the HParams files are a view, not the results.
 
   # ------------------------------------------------------------------------------------------
   # Resuming: replay the store into the sweepers
@@ -163,11 +173,12 @@ class _Driver:
     if unknown:  # init_study compared the spec text, so this means a changed study parser.
       raise store_lib.StudyMismatch(f"{self.store.path} has trials of settings {unknown} that "
                                     f"the study does not define ({', '.join(self.order)}).")
-    for t in trials:
+    search = [t for t in trials if not reruns_lib.is_rerun(t)]  # Reruns are no part of the search.
+    for t in search:
       if t["status"] == "done" and t["objective"] is not None:
         self.values[t["setting"]].append(t["objective"])
     # Finished trials first: a point whose other seed is still pending ends up pending.
-    for t in sorted(trials, key=lambda t: (t["status"] not in store_lib.FINISHED, t["id"])):
+    for t in sorted(search, key=lambda t: (t["status"] not in store_lib.FINISHED, t["id"])):
       value = self._value(t)
       self.sweepers[t["setting"]].register(t["params"], t["source"], value)
       if value is None and t["status"] in store_lib.FINISHED:
@@ -190,9 +201,15 @@ class _Driver:
   # ------------------------------------------------------------------------------------------
   # Proposing
   # ------------------------------------------------------------------------------------------
-  def _describe(self, setting, params: Dict[str, Any], seed: int) -> str:
+  def _describe(self, setting, params: Dict[str, Any], seed: int, rerun: bool = False) -> str:
     text = self.study.describe(setting, params)
-    return f"{text}-seed{seed}" if len(self.study.seeds) > 1 else text
+    return f"{text}-seed{seed}" if len(self.study.seeds) > 1 or rerun else text
+
+  def _room(self) -> Optional[int]:
+    """How many more trials `max_trials` lets the store hold (None: no limit)."""
+    if self.max_trials is None:
+      return None
+    return max(0, self.max_trials - sum(self.store.counts().values()))
 
   def _propose(self) -> int:
     """Asks the sweepers for enough points to fill the free slots (at most `max_trials`
@@ -215,6 +232,7 @@ class _Driver:
         if not share[key]:
           continue
         asked = self.sweepers[key].ask(share[key])
+        self.search_changed = True
         if len(asked) < share[key]:
           refused.add(key)
         setting = self.settings[key]
@@ -226,6 +244,47 @@ class _Driver:
             self.queue.append(self.store.trial(trial_id))
             added += 1
         points -= len(asked)
+    return added
+
+  def _add_reruns(self) -> int:
+    """Stores and queues the missing rerun trials of every setting whose search is over
+    (module docstring), within `max_trials`; returns how many were added."""
+    if not self.study.reruns or not self.search_changed:
+      return 0
+    self.search_changed = False
+    waiting = [k for k in self.order
+               if k not in self.reruns_stored and self.sweepers[k].exhausted]
+    if not waiting:
+      return 0
+    trials = self.store.trials()
+    added = 0
+    for key in waiting:
+      mine = [t for t in trials if t["setting"] == key]
+      if not reruns_lib.search_over(mine):
+        continue
+      wanted = reruns_lib.missing(self.study, mine)
+      room = self._room()
+      new = wanted if room is None else wanted[:room]
+      setting = self.settings[key]
+      for original, seed in new:
+        trial_id = self.store.add_trial(
+            setting=key, labels=setting.labels, params=original["params"], seed=seed,
+            source=study_lib.RERUN, trials_dir=self.trials_dir,
+            description=self._describe(setting, original["params"], seed, rerun=True))
+        self.queue.append(self.store.trial(trial_id))
+      added += len(new)
+      if len(new) < len(wanted):
+        continue  # --max_trials: the rest waits for a run with a larger limit.
+      self.reruns_stored.add(key)
+      originals = reruns_lib.originals(mine, self.study.objective, self.study.rerun_top)
+      if new:
+        points = ", ".join(f"trial {t['id']} ({summary_lib.format_params(t['params'])}, "
+                           f"{self.study.objective.metric} {t['objective']:.6g})"
+                           for t in originals)
+        self.log(f"setting {key}: search over; re-running its best {len(originals)} point(s) "
+                 f"with seeds {self.study.rerun_seeds}: {points}")
+      elif not originals:
+        self.log(f"setting {key}: search over without a done trial; nothing to re-run")
     return added
 
   # ------------------------------------------------------------------------------------------
@@ -286,39 +345,75 @@ class _Driver:
                             records, host=result["host"], started=result["started"],
                             finished=result["finished"])
     self.finished_here += 1
+    self.search_changed = True
+    self._write_session(self.store.trial(trial["id"]))
 
-    sweeper = self.sweepers[key]
-    if objective is not None:
-      self.values[key].append(objective)
-      sweeper.tell(trial["params"], objective)
-      penalty = self._penalty(key)
-      for params in self.untold[key]:
-        sweeper.tell(params, penalty)
-      self.untold[key].clear()
-    else:
-      penalty = self._penalty(key)
-      if penalty is None:
-        self.untold[key].append(trial["params"])
-      else:
-        sweeper.tell(trial["params"], penalty)
-
+    if not reruns_lib.is_rerun(trial):  # A setting's search is over before its reruns start.
+      self._tell(key, trial["params"], objective)
     if objective is not None:
       outcome = f"{self.study.objective.metric} {objective:.6g} at step {step}"
     else:
       outcome = reason(error)
     seconds = "?" if result["seconds"] is None else f"{result['seconds']:.1f} s"
     counts = self.store.counts()
-    self.log(f"trial {trial['id']} [{key}] {format_params(trial['params'])} seed "
-             f"{trial['seed']}: {status}, {outcome}, {seconds} "
+    rerun = " (rerun)" if reruns_lib.is_rerun(trial) else ""
+    self.log(f"trial {trial['id']} [{key}] {summary_lib.format_params(trial['params'])} seed "
+             f"{trial['seed']}{rerun}: {status}, {outcome}, {seconds} "
              f"({sum(counts[s] for s in store_lib.FINISHED)} finished, "
              f"{counts['running']} running, {counts['pending']} queued)")
+
+  def _tell(self, key: str, params: Dict[str, Any], objective: Optional[float]) -> None:
+    """Tells the setting's sweeper a finished search trial: its objective, or the penalty of
+    a trial without one (waiting untold while the setting has no value yet)."""
+    sweeper = self.sweepers[key]
+    if objective is not None:
+      self.values[key].append(objective)
+      sweeper.tell(params, objective)
+      penalty = self._penalty(key)
+      for untold in self.untold[key]:
+        sweeper.tell(untold, penalty)
+      self.untold[key].clear()
+    else:
+      penalty = self._penalty(key)
+      if penalty is None:
+        self.untold[key].append(params)
+      else:
+        sweeper.tell(params, penalty)
+
+  def _hparams_warning(self, error: Exception) -> None:
+    if not self.hparams_failed:
+      self.hparams_failed = True
+      self.log(f"WARNING: cannot write the TensorBoard HParams files under "
+               f"{hparams_lib.directory(self.workdir)} ({type(error).__name__}: {error}); the "
+               "sweep goes on (study.db holds every result) and the next `compare_gan sweep` "
+               "on this workdir writes the missing ones")
+
+  def write_hparams(self) -> int:
+    """Writes the HParams experiment and the session of every finished trial that lacks one
+    or differs (a driver killed between a trial's end and its session, an older workdir);
+    returns how many files were written."""
+    try:
+      written = hparams_lib.write_experiment(self.workdir, self.study,
+                                             self.store.meta().get("created") or "")
+      return written + hparams_lib.write_sessions(self.workdir, self.study,
+                                                  self.store.trials())
+    except OSError as e:
+      self._hparams_warning(e)
+      return 0
+
+  def _write_session(self, trial: dict) -> None:
+    try:
+      hparams_lib.write_session(self.workdir, self.study, trial)
+    except OSError as e:
+      self._hparams_warning(e)
 
   def run(self) -> None:
     executor = executors_lib.make_executor(self.executor_spec, self.parallel)
     interrupted = False
     try:
       while True:
-        while len(self.in_flight) < self.parallel and (self.queue or self._propose()):
+        while len(self.in_flight) < self.parallel and (
+            self.queue or self._add_reruns() or self._propose()):
           self._submit(executor, self.queue.popleft())
         if not self.in_flight:
           break
@@ -350,39 +445,6 @@ class _Driver:
 # --------------------------------------------------------------------------------------------
 # The entry point
 # --------------------------------------------------------------------------------------------
-def best_trials(store: store_lib.Store, settings: Sequence[str],
-                objective: study_lib.Objective) -> Dict[str, Any]:
-  """setting -> its best trial by `objective` (a store row with a finite objective), or None;
-  of equal values the earliest trial."""
-  best: Dict[str, Any] = dict.fromkeys(settings)
-  for trial in store.trials("done"):
-    current = best.get(trial["setting"])
-    if objective.better(trial["objective"], None if current is None else current["objective"]):
-      best[trial["setting"]] = trial
-  return best
-
-
-def summary_table(store: store_lib.Store, settings: Sequence[str],
-                  objective: study_lib.Objective) -> str:
-  """A text table: per setting, trials by status and the best trial by `objective`."""
-  trials = store.trials()
-  best = best_trials(store, settings, objective)
-  rows = [["setting", "done", "failed", "diverged",
-           f"best {objective.metric} ({objective.mode})", "step", "trial", "params"]]
-  for key in settings:
-    statuses = collections.Counter(t["status"] for t in trials if t["setting"] == key)
-    b = best[key]
-    rows.append([key, str(statuses["done"]), str(statuses["failed"]), str(statuses["diverged"]),
-                 "-" if b is None else f"{b['objective']:.6g}",
-                 "-" if b is None else str(b["objective_step"]),
-                 "-" if b is None else str(b["id"]),
-                 "-" if b is None else format_params(b["params"])])
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-  lines.insert(1, "  ".join("-" * w for w in widths))
-  return "\n".join(lines)
-
-
 def _trials_dir(workdir: str, trials_dir: Optional[str]) -> str:
   if trials_dir is None:
     return os.path.join(os.path.abspath(workdir), TRIALS)
@@ -407,8 +469,9 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
       shared or gs:// path the executors' workers can write).
 
   Returns:
-    {'workdir', 'study', 'counts' (status -> trials), 'best' (setting -> best trial row or
-    None), 'table' (the final text table)}.
+    {'workdir', 'study', 'counts' (status -> trials, reruns included), 'best' (setting -> best
+    search trial row or None), 'table' (the final text table of the search), 'reruns' (the
+    text table of the reruns' spread, or None without reruns)}.
 
   Raises:
     store.DriverBusy: another driver runs on `workdir`.
@@ -440,22 +503,32 @@ def run_sweep(workdir: str, study_path: str, bindings: Sequence[str] = (), paral
         driver = _Driver(study, store, parallel=parallel, executor=executor,
                          max_trials=max_trials,
                          trials_dir=_trials_dir(workdir, trials_dir),
-                         log=logger)
+                         workdir=workdir, log=logger)
         driver.replay()
         counts = store.counts()
         logger(f"study {study.name!r} ({study.path}): {len(study.settings)} setting(s), "
                f"sweeper {study.sweeper}, budget {study.budget}, seeds {list(study.seeds)}, "
-               f"objective {study.objective.mode} {study.objective.metric}; "
+               f"objective {study.objective.mode} {study.objective.metric}"
+               + (f", reruns: best {study.rerun_top} point(s) per setting x seeds "
+                  f"{study.rerun_seeds}" if study.reruns else "") + "; "
                + ("new sweep" if first else
                   f"resuming: {sum(counts[s] for s in store_lib.FINISHED)} finished, "
                   f"{requeued} re-queued, {counts['pending'] - requeued} pending")
                + f"; executor {executor} x {parallel}")
+        driver.write_hparams()
         driver.run()
-        table = summary_table(store, driver.order, study.objective)
+        table = summary_lib.summary_table(store, driver.order, study.objective)
+        reruns = summary_lib.reruns_table(store, driver.order, study.objective)
         counts = store.counts()
+        rerun_count = sum(1 for t in store.trials() if reruns_lib.is_rerun(t))
         logger(f"sweep finished: {counts['done']} done, {counts['failed']} failed, "
-               f"{counts['diverged']} diverged ({driver.finished_here} run now)\n{table}")
+               f"{counts['diverged']} diverged ({driver.finished_here} run now"
+               + (f"; {rerun_count} of the trials are reruns" if rerun_count else "")
+               + f"); TensorBoard HParams: tensorboard --logdir {workdir}\n{table}"
+               + (f"\nreruns (new seeds of each setting's best points; spread of "
+                  f"{study.objective.metric} over them):\n{reruns}" if reruns else ""))
         return dict(workdir=workdir, study=study.name, counts=counts,
-                    best=best_trials(store, driver.order, study.objective), table=table)
+                    best=summary_lib.best_trials(store, driver.order, study.objective),
+                    table=table, reruns=reruns)
     finally:
       logger.close()

@@ -6,7 +6,10 @@
            'fingerprint_version', 'created', 'schema_version', 'objective_metric',
            'objective_mode', 'objective_reduce'
   trials   one row per trial: setting, labels, params, seed, source, status, objective, run
-           directory, host, timings, attempts and the reason of a failure
+           directory, host, timings, attempts and the reason of a failure. `source` says who
+           proposed it: 'grid' (a grid point), 'random' or 'gp' (the sweeper's search), or
+           'rerun' (`study.reruns`: a best point of a setting whose search is over, trained
+           again with a new seed; never told to the sweeper, see driver.py)
   results  every evaluated (trial, step, metric) with its value and protocol card
 
 A trial moves pending -> running -> done | failed | diverged. Every write is one transaction,
@@ -65,7 +68,7 @@ _TRIALS_TABLE = (
     ("labels", "TEXT NOT NULL"),  # JSON: axis -> value name
     ("params", "TEXT NOT NULL"),  # JSON: parameter -> value
     ("seed", "INTEGER NOT NULL"),
-    ("source", "TEXT NOT NULL"),  # 'grid', 'random' or 'gp'
+    ("source", "TEXT NOT NULL"),  # 'grid', 'random', 'gp' or 'rerun' (module docstring)
     ("status", "TEXT NOT NULL"),  # one of STATUSES
     ("objective", "REAL"),
     ("objective_step", "INTEGER"),
@@ -436,7 +439,8 @@ class Store:
   # ------------------------------------------------------------------------------------------
   def export(self, path: str) -> List[str]:
     """Writes the trials (one row each; labels and params as columns, `best_in_setting` marking
-    each setting's best objective) to `path` and the result rows to `<stem>_results<suffix>`.
+    each setting's best search trial by objective, reruns left out as in the driver's summary)
+    to `path` and the result rows to `<stem>_results<suffix>`.
     The format follows the suffix: .csv or .parquet. Returns both paths."""
     stem, suffix = os.path.splitext(path)
     if suffix.lower() not in EXPORT_FORMATS:
@@ -456,7 +460,7 @@ class Store:
       rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else _EXPORT_TRIAL_COLUMNS)
     frame["best_in_setting"] = False
-    done = frame[frame["objective"].notna()]
+    done = frame[frame["objective"].notna() & (frame["source"] != study_lib.RERUN)]
     if len(done):
       by_setting = done.groupby("setting")["objective"]
       frame.loc[(by_setting.idxmax() if maximize else by_setting.idxmin()).values,

@@ -5,6 +5,16 @@ architecture cells); each setting has its bindings, a search space and grid poin
 one point of one setting trained with one seed: `compare_gan train` with the study's base
 configs and `Study.trial_bindings(setting, point, seed)`, scored by the study's `Objective`.
 
+Reruns (`Study.reruns`, `Study.rerun_top`): once a setting's search is over, its `rerun_top`
+best points are trained again with `reruns` new seeds each (`Study.rerun_seeds`), as the
+papers retrained their best models to measure the spread over seeds. "Are GANs Created
+Equal?" (Lucic et al. 2018, phase 3 of v1's generate_tasks_lib) took each model's best
+phase-1 configuration (trained with seed 0) and trained it again with seeds 0..49: 50 runs
+per model; here `study.seeds = [0]` with `study.reruns = 49` gives the same 50 seeds. The
+GAN Landscape's best-model tables (Kurach et al. 2019, v2's generate_tasks_lib) give one seed
+per row; the reference notes record no rerun count for that paper. Rerun trials are recorded
+with source `RERUN`.
+
 This module is the model only: plain dataclasses, no gin, no TensorFlow, so the sweepers, the
 driver and the report use it without parsing anything. Reading and checking a study file is
 `study_file.py`.
@@ -22,6 +32,7 @@ SCHEDULES = ("train_and_eval", "eval_after_train")  # The runner's schedules tha
 MODES = ("min", "max")
 REDUCES = ("best", "last")
 SEED_BINDING = "train.seed"
+RERUN = "rerun"  # The trials table's `source` of a rerun trial (sweepers give the others).
 
 
 def fingerprint(text: str) -> str:
@@ -150,6 +161,20 @@ class Study:
   eval_every_steps: Optional[int]
   failure_value: Optional[float]
   trial_timeout_s: Optional[float]
+  reruns: int = 0
+  rerun_top: int = 1
+
+  @property
+  def rerun_seeds(self) -> List[int]:
+    """The seeds of every rerun trial: the `reruns` smallest integers >= 0 that are not in
+    `seeds`, so that a rerun never repeats a seed its point was searched with and a resumed
+    sweep derives the same ones ([1, 2, 3] for seeds [0] and 3 reruns; [] without reruns)."""
+    out, candidate, searched = [], 0, set(self.seeds)
+    while len(out) < self.reruns:
+      if candidate not in searched:
+        out.append(candidate)
+      candidate += 1
+    return out
 
   @property
   def text(self) -> str:

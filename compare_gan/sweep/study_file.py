@@ -21,6 +21,9 @@ A study file binds the arguments of one gin configurable, `study`:
   study.failure_value = None  # told for failed/diverged trials (None: worst + range)
   study.trial_timeout_s = 3600    # wall-clock seconds per trial attempt (None: no limit);
                                   # a trial past it is killed and recorded failed
+  study.reruns = 0            # new seeds for each of a setting's best points, trained once
+                              # its search is over (0: no reruns; Study.rerun_seeds)
+  study.rerun_top = 1         # how many best points per setting (needs reruns >= 1)
 
 The axes are crossed into settings (the GAN Landscape's loss x penalty x normalization x
 architecture cells); each setting gets the study's space and grid, changed by its axis values'
@@ -72,13 +75,15 @@ def study_spec(name: Optional[str] = None, base_configs: Sequence[str] = (),
                seeds: Sequence[int] = (0,), objective: str = "fid_score", mode: str = "min",
                reduce: str = "best", schedule: str = "train_and_eval",
                eval_every_steps: Optional[int] = None, failure_value: Optional[float] = None,
-               trial_timeout_s: Optional[float] = None) -> dict:
+               trial_timeout_s: Optional[float] = None, reruns: int = 0,
+               rerun_top: Optional[int] = None) -> dict:
   """gin `study.*`: the arguments of a study file, returned as a dict (module docstring)."""
   return dict(name=name, base_configs=base_configs, base_bindings=base_bindings,
               parameters=parameters, axes=axes, space=space, grid=grid, sweeper=sweeper,
               budget=budget, seeds=seeds, objective=objective, mode=mode, reduce=reduce,
               schedule=schedule, eval_every_steps=eval_every_steps,
-              failure_value=failure_value, trial_timeout_s=trial_timeout_s)
+              failure_value=failure_value, trial_timeout_s=trial_timeout_s, reruns=reruns,
+              rerun_top=rerun_top)
 
 
 STUDY_KEYS = tuple(inspect.signature(study_spec).parameters)
@@ -334,6 +339,17 @@ def _check_spec(spec: dict, study_dir: str) -> dict:
                               or not timeout > 0):
     raise ValueError(f"study.trial_timeout_s must be None or a number > 0; got {timeout!r}.")
   out["trial_timeout_s"] = None if timeout is None else float(timeout)
+  reruns, top = spec["reruns"], spec["rerun_top"]
+  if isinstance(reruns, bool) or not isinstance(reruns, int) or reruns < 0:
+    raise ValueError(f"study.reruns must be an integer >= 0 (new seeds per re-run point; 0: "
+                     f"no reruns); got {reruns!r}.")
+  if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+    raise ValueError(f"study.rerun_top must be an integer >= 1 (best points re-run per "
+                     f"setting); got {top!r}.")
+  if top is not None and reruns == 0:
+    raise ValueError(f"study.rerun_top = {top} re-runs nothing while study.reruns is 0; set "
+                     "study.reruns to the number of new seeds, or remove study.rerun_top.")
+  out["reruns"], out["rerun_top"] = reruns, 1 if top is None else top
   return out
 
 

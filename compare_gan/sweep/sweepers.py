@@ -20,7 +20,9 @@ One sweeper serves one setting of a study and speaks ask/tell:
           The GAN Landscape (Kurach et al. 2019) ran this search with Google's Vizier.
 
 On resume the driver `register`s every trial already in the store: it counts against the grid
-and the budget (the several seeds of a point count once) and, when finished, is told.
+and the budget (the several seeds of a point count once) and, when finished, is told. Rerun
+trials (study.reruns) are neither registered nor told: a setting's search is over before its
+reruns start (compare_gan.sweep.reruns).
 
 Proposals never repeat an earlier point of the sweeper; when a finite space (only choice and
 int_uniform dimensions) has fewer new points than the budget, the budget shrinks to them.

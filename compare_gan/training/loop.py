@@ -13,7 +13,9 @@ loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
   train.keep_checkpoint_max = 10
   train.seed = 0                        # weights and every random draw; data: dataset.seed
   train.strategy = 'default'            # default | mirrored | multi_worker | tpu
-  train.jit_compile = False             # XLA-compile the gradient maths
+  train.steps_per_loop = 100            # steps per device loop (the reference's
+                                        # iterations_per_loop): one host round trip per loop
+  train.jit_compile = False             # XLA: on one device the whole step, else the gradients
   train.mixed_precision = None          # 'mixed_bfloat16' | 'mixed_float16'
   train.log_every_steps = 100           # the progress line
   train.summary_every_steps = 250       # TensorBoard scalars
@@ -53,11 +55,13 @@ from compare_gan.gans import family as family_lib
 from compare_gan.gans import latents
 from compare_gan.gans import model as model_lib
 from compare_gan.training import checkpoints as checkpoints_lib
+from compare_gan.training import settings as settings_lib
 from compare_gan.training import strategies
 from compare_gan.training import summaries as summaries_lib
 
-PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
-BUDGET_UNITS = ("generator_updates", "discriminator_updates")
+# A device loop is shortened to about this many seconds once the step time is known (except
+# under multi_worker, whose workers must agree on every loop length without talking).
+LOOP_SECONDS = 1.0
 
 
 class Diverged(run_dir.Failure):
@@ -97,7 +101,8 @@ def train(model_dir: str, *, batch_size: int = 64, training_steps: int = gin.REQ
           jit_compile: bool = False, mixed_precision: Optional[str] = None,
           log_every_steps: int = 100, summary_every_steps: int = 250,
           image_summary_every_steps: int = 1000,
-          budget_unit: str = "generator_updates", config_text: Optional[str] = None,
+          budget_unit: str = "generator_updates", steps_per_loop: int = 100,
+          config_text: Optional[str] = None,
           dry_run: bool = False, log: Callable[[str], None] = print,
           after_checkpoint: Optional[Callable[[int, str], None]] = None,
           dataset: Optional[data_base.Dataset] = None) -> RunResult:
@@ -152,7 +157,7 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
            save_checkpoints_steps: int, keep_checkpoint_max: Optional[int], seed: int,
            strategy: str, tpu: Optional[str], jit_compile: bool, mixed_precision: Optional[str],
            log_every_steps: int, summary_every_steps: int, image_summary_every_steps: int,
-           budget_unit: str, config_text: Optional[str], dry_run: bool,
+           budget_unit: str, steps_per_loop: int, config_text: Optional[str], dry_run: bool,
            log: Callable[[str], None],
            after_checkpoint: Optional[Callable[[int, str], None]],
            dataset: Optional[data_base.Dataset]) -> RunResult:
@@ -163,15 +168,12 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
                       ("save_checkpoints_steps", save_checkpoints_steps),
                       ("log_every_steps", log_every_steps),
                       ("summary_every_steps", summary_every_steps),
-                      ("image_summary_every_steps", image_summary_every_steps)]:
-    if not isinstance(value, int) or value < (0 if name == "training_steps" else 1):
-      raise config.ConfigError(f"train.{name}={value!r} must be a positive integer.")
-  if mixed_precision not in PRECISIONS:
-    raise config.ConfigError(f"train.mixed_precision={mixed_precision!r}; valid: "
-                             f"{', '.join(map(repr, PRECISIONS))}.")
-  if budget_unit not in BUDGET_UNITS:
-    raise config.ConfigError(f"train.budget_unit={budget_unit!r}; valid: "
-                             f"{', '.join(map(repr, BUDGET_UNITS))}.")
+                      ("image_summary_every_steps", image_summary_every_steps),
+                      ("steps_per_loop", steps_per_loop), ("mixed_precision", mixed_precision),
+                      ("budget_unit", budget_unit), ("strategy", strategy)]:
+    message = settings_lib.problem(name, value)
+    if message:
+      raise config.ConfigError(message)
   keras.mixed_precision.set_global_policy(mixed_precision or "float32")
   if not dry_run:
     tf.io.gfile.makedirs(model_dir)
@@ -188,6 +190,12 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
     raise config.ConfigError(f"train.batch_size={batch_size} is not divisible by the {replicas} "
                              "replicas; use a multiple of the replica count.")
   per_replica_batch = batch_size // replicas
+  # Whole-step XLA on one device: the optimizer apply, EMA and layer-state writes join the
+  # gradient maths in one cluster. With several replicas (Mirrored) only the gradient maths
+  # is compiled, the all-reduces stay outside; a TPU compiles everything anyway.
+  whole_step_xla = jit_compile and replicas == 1 and not isinstance(
+      strategy_obj, tf.distribute.TPUStrategy)
+  fixed_loops = strategy == "multi_worker"
   dataset = dataset if dataset is not None else data.get_dataset()
   info = dataset.info
 
@@ -259,18 +267,40 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   iterator = iter(distributed)
 
   # ------------------------------------------------------------------------------------------
-  # The step function
+  # The step function and the device loop
   # ------------------------------------------------------------------------------------------
-  @tf.function
-  def train_step(iterator):
+  def one_step(iterator):
     batches = [next(iterator) for _ in range(real_batches)]
-    terms = strategy_obj.run(model.train_step, args=(batches, step.read_value(), seed_tensor,
-                                                     batch_size))
+    terms = strategy_obj.run(replica_step, args=(batches, step.read_value()))
     terms = {k: strategy_obj.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
              for k, v in terms.items()}
     step.assign_add(1)
     data_position.assign_add(examples_per_step)
     return terms
+
+  def replica_step(batches, current_step):
+    return model.train_step(batches, current_step, seed_tensor, batch_size)
+
+  if whole_step_xla:  # One XLA cluster: gradients, optimizer apply, EMA, layer states.
+    replica_step = tf.function(replica_step, jit_compile=True)
+
+  term_names = []  # Filled while tracing: the order of the columns of the loop's output.
+
+  @tf.function
+  def train_loop(iterator, count):
+    """Runs up to `count` steps on the device and returns (steps run, their terms [n, T]).
+    It stops after the first step with a non-finite term (the NaN guard, on the device), so
+    a diverged run stops at the same step whatever the loop length."""
+    rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    i, finite = tf.constant(0), tf.constant(True)
+    while i < count and finite:
+      terms = one_step(iterator)
+      term_names[:] = sorted(terms)
+      row = tf.stack([tf.cast(terms[k], tf.float32) for k in term_names])
+      rows = rows.write(i, row)
+      finite = tf.reduce_all(tf.math.is_finite(row))
+      i += 1
+    return i, rows.stack()
 
   sample_z = model.z.sample([64, model.z_dim], latents.derive_seed(seed_tensor, latents.SUMMARY_Z))
   sample_labels = (tf.range(64) % model.num_classes) if model.conditional else None
@@ -294,26 +324,41 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   shown_terms = family_lib.progress_terms(model)
   checkpoint_metrics = family_lib.checkpoint_metrics(model)
   since_checkpoint: Dict[str, list] = {term: [] for term in checkpoint_metrics}
+  # A loop ends at the next step that logs, writes a summary or a checkpoint, or ends the run,
+  # so each of them happens exactly at its step whatever the loop length.
+  boundaries = (log_every_steps, summary_every_steps, image_summary_every_steps,
+                save_checkpoints_steps)
+  step_seconds = None  # Measured on the previous loop; the first loop (tracing) runs 1 step.
   try:
     while current < training_steps:
+      upto = min([training_steps] + [(current // k + 1) * k for k in boundaries])
+      count = min(steps_per_loop, upto - current)
+      if step_seconds is None:
+        count = 1  # The first loop traces; its time bounds the next loop's length.
+      elif not fixed_loops:
+        # Keep a loop near LOOP_SECONDS on slow models, so that Ctrl-C, SIGTERM and the
+        # progress line stay responsive; the weights do not depend on the loop lengths.
+        count = min(count, max(1, int(LOOP_SECONDS / max(step_seconds, 1e-9))))
+      loop_start = time.time()
       try:
-        terms = train_step(iterator)
+        ran, rows = train_loop(iterator, tf.constant(count, tf.int32))
+        # The one host read per loop: the per-step terms, for the progress line, the
+        # summaries and the checkpoint metrics. It waits for the loop to finish.
+        ran, rows = int(ran), rows.numpy()
       except tf.errors.OpError as e:  # A bad input file: the pipeline's line names it.
         line = data_base.input_error_line(e)
         if line is None:
           raise
         raise run_dir.Failure(line) from None
-      current += 1
-      window_steps += 1
-      # The one host read per step: it waits for the step to finish (no overlap of host and
-      # device work) and costs one device-to-host copy of each loss, ~0.1-1 ms on CPU and a
-      # round trip that dominates small models on an accelerator; the NaN guard needs it.
-      values = {k: float(v) for k, v in terms.items()}
+      step_seconds = (time.time() - loop_start) / max(ran, 1)
+      current += ran
+      window_steps += ran
+      values = {k: float(v) for k, v in zip(term_names, rows[-1])}
       if not all(math.isfinite(v) for v in values.values()):
         raise Diverged(current, values)
       for term, kept in since_checkpoint.items():
-        kept.append(values[term])
-      if current == start_step + 1 and chief:
+        kept.extend(float(v) for v in rows[:, term_names.index(term)])
+      if current == start_step + ran and chief:
         run_dir.write_atomically(os.path.join(model_dir, run_dir.OPERATIVE_CONFIG),
                                  gin.operative_config_str())
       if current % log_every_steps == 0 or current == training_steps:

@@ -16,8 +16,7 @@ from typing import Optional
 import tensorflow as tf
 
 from compare_gan import config
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+from compare_gan.training.settings import STRATEGIES
 
 
 def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strategy:

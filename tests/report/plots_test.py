@@ -28,11 +28,16 @@ def _with_values(workdir, metric="fid_score", mode="min"):
 
 def test_report_writes_every_plot(tmp_path):
   write_study_db(tmp_path)
-  report = command.make_report(str(tmp_path), bootstrap_samples=200, log=lambda m: None)
+  report = command.make_report(str(tmp_path), bootstrap_samples=200, galleries=False,
+                               log=lambda m: None)
   names = sorted(p.rsplit("/", 1)[-1] for p in report["files"])
   assert names == ["best_models.csv", "best_models.md", "best_models.tex", "budget_fid_score.csv",
-                   "budget_fid_score.png", "curves_fid_score.png", "top5_fid_score.png",
-                   "trials.csv"]
+                   "budget_fid_score.png", "curves_fid_score.png", "index.html",
+                   "intervals_fid_score.csv", "intervals_fid_score.md",
+                   "significance_fid_score.csv", "significance_fid_score.md",
+                   "significance_fid_score.png", "significance_fid_score.tex",
+                   "top5_fid_score.png", "trials.csv"]
+  assert report["files"][-1] == report["index"] == str(tmp_path / "report" / "index.html")
   assert report["messages"] == []
   for path in report["files"]:
     if path.endswith(".png"):
@@ -94,3 +99,37 @@ def test_top_percent_plot_orders_by_median(tmp_path, mode, monkeypatch):
   # Drawn bottom to top: the best median last (at the top).
   expected = [33.0, 29.25] if mode == "min" else [58.0, 80.0]
   assert drawn["medians"] == expected
+
+
+def _drawn_axes(monkeypatch):
+  """Spies on plots._save: the list of figures drawn (saved as usual)."""
+  figures = []
+  real = plots._save
+  def spy(fig, path, outside_legend=False):
+    figures.append(fig)
+    return real(fig, path, outside_legend)
+  monkeypatch.setattr(plots, "_save", spy)
+  return figures
+
+
+def _visible_x_ticks(ax):
+  low, high = sorted(ax.get_xlim())
+  return [t for t in ax.xaxis.get_majorticklocs() if low <= t <= high]
+
+
+@pytest.mark.parametrize("trials_per_setting", [3, 21])
+def test_axes_that_count_have_integer_ticks(tmp_path, monkeypatch, trials_per_setting):
+  # 3 trials: matplotlib's default locator would tick k at 1.0, 1.25, ..., 3.0; 21: log axis.
+  few = [(i + 1, {"loss": "ns"}, "done", 30.0 + i, 200, 1e-4, None)
+         for i in range(trials_per_setting)]
+  write_study_db(tmp_path, trials=few, extra_records=False)
+  trials, results = _with_values(tmp_path)
+  figures = _drawn_axes(monkeypatch)
+  budget = tables.budget_table(trials, "fid_score", "min", samples=20)
+  plots.budget_plot(budget, "fid_score", "min", str(tmp_path / "b.png"))
+  k_ticks = _visible_x_ticks(figures[0].axes[0])
+  assert k_ticks == ([1, 2, 3] if trials_per_setting == 3 else [1, 2, 5, 10, 20])
+  # Training steps are whole numbers too: steps 1, 2, 3 get no tick at 1.5.
+  short = results.assign(step=results["step"] // 100)
+  plots.curves_plot(trials, short, "fid_score", "min", str(tmp_path / "c.png"))
+  assert _visible_x_ticks(figures[1].axes[0]) == [1, 2, 3]

@@ -58,11 +58,13 @@ def _key(labels):
   return ",".join(f"{a}={v}" for a, v in labels.items())
 
 
-def write_study_db(workdir, trials=TRIALS, study_text=STUDY_TEXT, extra_records=True):
+def write_study_db(workdir, trials=TRIALS, study_text=STUDY_TEXT, extra_records=True,
+                   reruns=()):
   """study.db with `trials`; results rows per done trial: fid at steps 100/200/300 with its
   minimum at the listed step, inception_score 5 + step/100 + id/100 (best at step 300). With
   `extra_records`, the diverged trial 8 has records better than every done trial (which the
-  report must ignore) and trial 1 a non-finite record."""
+  report must ignore) and trial 1 a non-finite record. The trials whose ids are in `reruns`
+  are re-runs (source 'rerun', seed = id), the others grid trials with seed 0."""
   conn = sqlite3.connect(str(workdir / "study.db"))
   conn.execute("PRAGMA journal_mode=WAL")
   conn.executescript(SCHEMA)
@@ -77,9 +79,10 @@ def write_study_db(workdir, trials=TRIALS, study_text=STUDY_TEXT, extra_records=
       params["lambda"] = lam
     conn.execute("INSERT INTO trials (id, setting, labels, params, seed, source, status, "
                  "objective, objective_step, run_dir, seconds, attempts, error) VALUES "
-                 "(?, ?, ?, ?, 0, 'grid', ?, ?, ?, ?, 12.5, 1, ?)",
-                 (tid, _key(labels), json.dumps(labels), json.dumps(params), status, fid, step,
-                  f"{workdir}/trials/{tid:04d}", None if status == "done" else "boom"))
+                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 12.5, 1, ?)",
+                 (tid, _key(labels), json.dumps(labels), json.dumps(params),
+                  tid if tid in reruns else 0, "rerun" if tid in reruns else "grid", status,
+                  fid, step, f"{workdir}/trials/{tid:04d}", None if status == "done" else "boom"))
     if fid is not None:
       for s in (100, 200, 300):
         value = fid if s == step else fid + (20.0 if s == 100 else 5.0)
@@ -284,6 +287,17 @@ def test_formatting():
   assert tables.format_metric(29.25) == "29.250" and tables.format_metric(0.01234) == "0.01234"
   assert tables.format_metric(float("nan")) == "" and tables.format_cell(20000) == "20000"
   assert tables.latex_escape("a_b & 50% {x}") == r"a\_b \& 50\% \{x\}"
+  # OT1 text prints '|' as a dash, '<' and '>' as inverted marks; braces of a replacement are
+  # not escaped again.
+  assert tables.latex_escape("lr|beta <2> \\") == (
+      r"lr\textbar{}beta \textless{}2\textgreater{} \textbackslash{}")
+  assert tables.file_stem("fid/score 10k") == "fid_score_10k"
+  assert tables.file_stem("swd_pixels-1.5") == "swd_pixels-1.5"
+  assert tables.markdown_table(["a", "b|c"], [["", "1"]], [False, True]) == (
+      "| a | b\\|c |\n|---|---:|\n| - | 1 |\n")
+  assert tables.latex_table(["a|b", "n"], [["", "1"]], [False, True]).splitlines()[1:] == [
+      r"\begin{tabular}{lr}", r"\toprule", r"a\textbar{}b & n \\", r"\midrule",
+      r"-- & 1 \\", r"\bottomrule", r"\end{tabular}"]
   assert tables.top_values([5, 1, 4, 2, 3] * 5, "min").tolist() == [1, 1]  # 5% of 25 -> 2.
   assert tables.top_values([5.0, 1.0], "max").tolist() == [5.0]
 
@@ -303,7 +317,84 @@ def test_report_command_writes_tables_and_prints(study, capsys):
   assert "by inception_score (max)" in capsys.readouterr().out  # Mode from the metric's name.
   budget = pd.read_csv(out / "budget_inception_score.csv")
   assert budget.groupby("setting")["expected_best"].is_monotonic_increasing.all()
-  assert pd.read_csv(out / "trials.csv").set_index("id").loc[6, "inception_score"] == pytest.approx(8.06)
+  every = pd.read_csv(out / "trials.csv").set_index("id")
+  assert every.loc[6, "inception_score"] == pytest.approx(8.06)
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-runs: a setting's best point trained again with new seeds, no part of the search.
+
+# Trial 12 (the best of ns/gp, 29.25) and trial 4 (the best of ns/none, 33.0) re-run. The
+# re-run 17 beats every search trial of ns/gp, and 21 every search trial of the study: were
+# they counted, ns/none (20.0) would come first with trial 21 as its best.
+RERUNS = [
+    (17, NS_GP, "done", 25.0, 200, 2e-4, 1.0), (18, NS_GP, "done", 34.0, 200, 2e-4, 1.0),
+    (19, NS_GP, "failed", None, None, 2e-4, 1.0), (20, NS_GP, "pending", None, None, 2e-4, 1.0),
+    (21, NS_NONE, "done", 20.0, 300, 3.5e-4, None),
+]
+
+
+def _trials_with_values(workdir):
+  trials, results = tables.load(str(workdir))
+  return tables.with_values(trials, results, "fid_score", "min", ("fid_score", "min"))
+
+
+def test_reruns_count_in_no_search_table_but_are_listed(tmp_path):
+  plain, rerun = tmp_path / "plain", tmp_path / "rerun"
+  plain.mkdir()
+  rerun.mkdir()
+  write_study_db(plain)
+  write_study_db(rerun, trials=TRIALS + RERUNS, reruns={t[0] for t in RERUNS})
+  trials = _trials_with_values(rerun)
+  assert list(tables.search_trials(trials)["id"]) == list(range(1, 17))
+  best = tables.best_models(trials, "fid_score", "min")
+  # The hand-computed table of test_best_models_one_row_per_setting_best_first, unchanged.
+  assert list(best["penalty"]) == ["gp", "none", "none"]
+  assert best["fid_score"].iloc[:2].tolist() == [29.25, 33.0]
+  assert best["trial"].iloc[:2].tolist() == [12, 4] and best["seed"].iloc[:2].tolist() == [0, 0]
+  assert best[["done", "failed", "diverged", "pending"]].values.tolist() == [
+      [4, 0, 0, 0], [6, 1, 1, 0], [0, 1, 1, 2]]
+  assert best["median_fid_score"].iloc[:2].tolist() == [30.75, 42.5]
+  pd.testing.assert_frame_equal(best, _best(plain))
+  budget = tables.budget_table(trials, "fid_score", "min", samples=200, seed=0)
+  assert budget.groupby("setting", sort=False)["k"].max().to_dict() == {
+      "loss=ns,penalty=none": 6, "loss=ns,penalty=gp": 4}
+  gp = budget[budget["setting"] == "loss=ns,penalty=gp"].set_index("k")["expected_best"]
+  # The four search trials 29.25, 30, 31.5, 38 by hand: the best of k is the i-th with
+  # probability C(4-i, k-1) / C(4, k); k = 2: (3 * 29.25 + 2 * 30 + 31.5) / 6. The re-run's
+  # 25 would make k = 5 the best, 25.
+  assert gp.tolist() == pytest.approx([32.1875, 29.875, 29.4375, 29.25], rel=1e-12)
+  pd.testing.assert_frame_equal(
+      budget, tables.budget_table(_trials_with_values(plain), "fid_score", "min", 200, 0))
+  every = tables.trials_table(trials, "fid_score", ("fid_score", "min"), "min")
+  assert len(every) == 21
+  assert every.set_index("id").loc[[12, 17, 21], ["source", "seed", "objective"]].values.tolist(
+      ) == [["grid", 0, 29.25], ["rerun", 17, 25.0], ["rerun", 21, 20.0]]
+
+
+
+def test_the_report_draws_the_top_5_percent_of_the_search_only(tmp_path, monkeypatch):
+  from compare_gan.report import plots  # matplotlib: only this test of the file draws.
+  write_study_db(tmp_path, trials=TRIALS + RERUNS, reruns={t[0] for t in RERUNS})
+  drawn = []
+  real = plots._horizontal_boxplot
+  def spy(ax, data, positions):
+    drawn.extend(list(d) for d in data)
+    real(ax, data, positions)
+  monkeypatch.setattr(plots, "_horizontal_boxplot", spy)
+  report = command.make_report(str(tmp_path), bootstrap_samples=20, galleries=False,
+                               log=lambda m: None)
+  # One trial (5% rounded up) of each setting, bottom to top: ns/none's 33, then ns/gp's
+  # 29.25; with the re-runs it would be 25 and 20.
+  assert drawn == [[33.0], [29.25]]
+  out = tmp_path / "report"
+  best = pd.read_csv(out / "best_models.csv")
+  assert best["trial"].iloc[:2].tolist() == [12, 4] and best["done"].iloc[:2].tolist() == [4, 6]
+  budget = pd.read_csv(out / "budget_fid_score.csv")
+  assert budget.groupby("setting")["k"].max().to_dict() == {
+      "loss=ns,penalty=gp": 4, "loss=ns,penalty=none": 6}
+  assert len(pd.read_csv(out / "trials.csv")) == 21
+  assert str(out / "reruns_fid_score.csv") in report["files"]
 
 
 # ---------------------------------------------------------------------------------------------

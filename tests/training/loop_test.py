@@ -219,3 +219,65 @@ def test_budget_in_discriminator_updates_as_v1(tmp_path, capsys):
   assert _status(model_dir)["step"] == 5
   assert _train(tmp_path / "bad", 2, "train.budget_unit = 'epochs'") == 2
   assert "train.budget_unit='epochs'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Device loops (train.steps_per_loop)
+# ----------------------------------------------------------------------------------------------
+
+_LOSS_CALLS = tf.Variable(0, dtype=tf.int64, trainable=False)
+_NAN_FROM_CALL = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
+@gin.register(module="loop_test")
+def nan_from_call(d_real_logits, d_fake_logits):
+  """The non-saturating loss, NaN from the `_NAN_FROM_CALL`-th call on (ModularGAN with
+  disc_iters = 1 calls it twice per step: D, then G), to diverge in the middle of a loop."""
+  from compare_gan.gans import losses
+  result = losses.non_saturating(d_real_logits, d_fake_logits)
+  calls = _LOSS_CALLS.assign_add(1)
+  bad = tf.cast(calls >= _NAN_FROM_CALL, tf.float32) * float("nan")
+  bad = tf.where(calls >= _NAN_FROM_CALL, bad, 0.0)
+  return losses.LossResult(result.d_loss + bad, result.d_loss_real, result.d_loss_fake,
+                           result.g_loss + bad)
+
+
+# Loops end only where the run ends or checkpoints; every summary and log far away.
+_QUIET = ["train.log_every_steps = 1000", "train.summary_every_steps = 1000",
+          "train.image_summary_every_steps = 1000", "ModularGAN.disc_iters = 1"]
+
+
+def test_device_loops_give_bit_identical_weights(tmp_path, monkeypatch):
+  from compare_gan.training import loop
+  monkeypatch.setattr(loop, "LOOP_SECONDS", 1e9)  # Loops as long as steps_per_loop allows.
+  runs = {}
+  for steps_per_loop in (1, 50):
+    model_dir = tmp_path / f"spl{steps_per_loop}"
+    assert _train(model_dir, 12, *_QUIET, "train.save_checkpoints_steps = 12",
+                  "ModularGAN.g_use_ema = True", "ModularGAN.ema_start_step = 3",
+                  f"train.steps_per_loop = {steps_per_loop}") == 0
+    reader = tf.train.load_checkpoint(str(model_dir / "checkpoints" / "ckpt-12"))
+    runs[steps_per_loop] = {name: reader.get_tensor(name)
+                            for name in reader.get_variable_to_shape_map()
+                            if "OBJECT_GRAPH" not in name}
+  assert sorted(runs[1]) == sorted(runs[50]) and len(runs[1]) > 20
+  for name, value in runs[1].items():
+    np.testing.assert_array_equal(runs[50][name], value, err_msg=name)
+
+
+def test_device_loop_stops_at_the_diverged_step(tmp_path, capsys, monkeypatch):
+  from compare_gan.training import loop
+  monkeypatch.setattr(loop, "LOOP_SECONDS", 1e9)
+  for steps_per_loop in (1, 50):
+    _LOSS_CALLS.assign(0)
+    _NAN_FROM_CALL.assign(2 * 7 - 1)  # The D update of step 7.
+    model_dir = tmp_path / f"spl{steps_per_loop}"
+    assert _train(model_dir, 20, *_QUIET, "train.save_checkpoints_steps = 5",
+                  "loss.fn = @loop_test.nan_from_call",
+                  f"train.steps_per_loop = {steps_per_loop}") == 3
+    assert "diverged at step 7" in capsys.readouterr().err
+    status = _status(model_dir)
+    assert status["state"] == "diverged" and status["step"] == 7, status
+    assert sorted(checkpoints_lib.list_checkpoints(str(model_dir))) == [5]
+  assert _train(tmp_path / "bad", 2, "train.steps_per_loop = 0") == 2
+  assert "train.steps_per_loop=0" in capsys.readouterr().err
