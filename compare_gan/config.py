@@ -1,4 +1,5 @@
-"""The composition root: gin parsing of config files and bindings, and the component catalogue.
+"""The composition root: gin parsing of config files and bindings, the component catalogue, and
+the cache root that every on-disk cache lives under (`cache_root`).
 
 Every command and the sweep parse configs here, so they all see the same registered names.
 Nothing in this module imports a component: the modules that register gin configurables are
@@ -62,6 +63,17 @@ def register_catalogue(section: str, title: str, entries: Callable[[], Iterable[
   if section not in SECTIONS:
     raise ValueError(f"Unknown catalogue section {section!r}; valid: {', '.join(SECTIONS)}.")
   _catalogue[section] = (title, entries)
+
+
+# The root of the machine-wide caches (Inception weights, real features, generated datasets).
+CACHE_ENV = "COMPARE_GAN_CACHE_DIR"
+
+
+def cache_root(cache_dir: Optional[str] = None) -> str:
+  """The compare_gan cache root, absolute: `cache_dir`, `$COMPARE_GAN_CACHE_DIR` or
+  `~/.cache/compare_gan`. Each cache keeps a subdirectory: inception/, features/, datasets/."""
+  root = cache_dir or os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "compare_gan")
+  return os.path.abspath(os.path.expanduser(root))
 
 
 def debug_mode() -> bool:

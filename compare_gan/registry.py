@@ -16,7 +16,7 @@ Each is one line naming the file or binding, with the closest valid names. Anyth
 judge (an `import` or `include` statement, a name matching several configurables, a macro as
 value) is left to the full parse, which reports it as before, so the check never refuses a
 config that gin accepts. The manifest is regenerated with
-`python -m compare_gan.registry --write`; tests/registry_test.py fails when it is stale.
+`python -m compare_gan.registry --write`; tests/gin_registry_test.py fails when it is stale.
 """
 
 import argparse

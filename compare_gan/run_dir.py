@@ -2,7 +2,7 @@
 
   config.gin            the full config as given (written before step 0)
   operative_config.gin  what was actually used (after the first step)
-  checkpoints/          tf.train.CheckpointManager files
+  checkpoints/          tf.train.CheckpointManager files, ckpt-<step>.index / .data-*
   tb/                   TensorBoard events (tb/eval: evaluation scalars)
   metrics.jsonl         one JSON object per evaluated (step, metric), with its protocol card
                         (and a family's training-side values, e.g. BEGAN's convergence)
@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Callable, Dict, List, Optional, Set, Union
+from typing import Callable, Dict, List, Optional, Set, Tuple, Union
 
 # ----------------------------------------------------------------------------------------------
 # Exit codes of every command
@@ -183,12 +183,16 @@ def read_text(path: str) -> Optional[str]:
     return None
 
 
-def write_atomically(path: str, content: Union[str, bytes, Callable]) -> None:
+def write_atomically(path: str, content: Union[str, bytes, Callable],
+                     temp_prefix: Optional[str] = None) -> None:
   """Writes `path` through a temporary file in its directory and a rename, so readers see the
   old or the new file, never a part. `content` is text, bytes, or `write(binary_file)`.
 
   Local files are fsynced before the rename (a power cut keeps the old or the new file);
   remote file systems rename atomically on their own terms (GCS: a copy, then a delete).
+  The temporary file's name starts with `temp_prefix`, by default the file's own name: give
+  another where a reader of the directory picks files by name (TensorBoard loads every file
+  whose name holds "tfevents", a half-written one too).
   """
   def write(f) -> None:
     if callable(content):
@@ -198,13 +202,15 @@ def write_atomically(path: str, content: Union[str, bytes, Callable]) -> None:
 
   if is_remote(path):
     gfile = _gfile()
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = (f"{path}.tmp-{os.getpid()}" if temp_prefix is None else
+           os.path.join(os.path.dirname(path), f"{temp_prefix}{uuid.uuid4().hex}.tmp"))
     with gfile.GFile(tmp, "wb") as f:
       write(f)
     gfile.rename(tmp, path, overwrite=True)
     return
   directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+  prefix = os.path.basename(path) + "." if temp_prefix is None else temp_prefix
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
   try:
     with os.fdopen(fd, "wb") as f:
       write(f)
@@ -334,6 +340,55 @@ def append_metrics(model_dir: str, records: List[dict]) -> None:
 def evaluated_steps(model_dir: str) -> Set[int]:
   """The steps that have at least one record in metrics.jsonl."""
   return {int(r["step"]) for r in read_metrics(model_dir)}
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints/: which checkpoints a run has (training/checkpoints.py writes and restores them)
+# ----------------------------------------------------------------------------------------------
+# The checkpoint of step N is tf.train.CheckpointManager's ckpt-N.index and ckpt-N.data-*.
+CHECKPOINT_PREFIX = "ckpt"
+_CHECKPOINT_INDEX = re.compile(rf"^({CHECKPOINT_PREFIX}-(\d+))\.index$")
+
+
+def checkpoint_step(prefix: str) -> int:
+  """The step of a checkpoint prefix (`.../ckpt-<step>`), -1 for a path that names none."""
+  match = re.search(rf"{CHECKPOINT_PREFIX}-(\d+)$", prefix)
+  return int(match.group(1)) if match else -1
+
+
+def checkpoint_files(directory: str) -> Dict[int, str]:
+  """{step: prefix} of every checkpoint in `directory` (a `ckpt-<step>.index` file is there),
+  ordered by step; {} when the directory does not exist."""
+  if is_remote(directory):
+    names = [os.path.basename(p) for p in _gfile().glob(os.path.join(directory, "*.index"))]
+  else:
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+  found = {int(m.group(2)): os.path.join(directory, m.group(1))
+           for m in map(_CHECKPOINT_INDEX.match, names) if m}
+  return dict(sorted(found.items()))
+
+
+def list_checkpoints(model_dir: str, *, required: bool = False) -> Dict[int, str]:
+  """{step: prefix} of every checkpoint in model_dir/checkpoints, ordered by step; with
+  `required`, FileNotFoundError (saying to train first) when there is none."""
+  directory = os.path.join(model_dir, CHECKPOINTS)
+  found = checkpoint_files(directory)
+  if required and not found:
+    raise FileNotFoundError(f"No checkpoints in {directory}; train first (compare_gan train "
+                            "--model_dir ...).")
+  return found
+
+
+def checkpoint_at(model_dir: str, step: Optional[int] = None) -> Tuple[int, str]:
+  """(step, prefix) of the run's checkpoint of `step`, or of its newest (step None). Raises
+  FileNotFoundError without checkpoints, UsageError (listing the steps) without `step`'s."""
+  available = list_checkpoints(model_dir, required=True)
+  if step is None:
+    step = max(available)
+  elif step not in available:
+    raise UsageError(f"No checkpoint for step {step} in {model_dir}; available steps: "
+                     f"{sorted(available)}.")
+  return step, available[step]
 
 
 # ----------------------------------------------------------------------------------------------

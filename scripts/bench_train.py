@@ -224,8 +224,11 @@ def build_model(arch, image_shape, precision, xla, width, disc_iters, seed=0, ex
 # --- analytic FLOPs -----------------------------------------------------------------------------
 
 
-def make_step(model, strategy, image_shape, batch):
-  """The traced training step and `disc_iters + 1` constant real batches for it."""
+def make_step(model, strategy, image_shape, batch, steps_per_loop=1, whole_step_xla=False):
+  """The traced training step and `disc_iters + 1` constant real batches for it. With
+  `steps_per_loop` K > 1 one call runs K steps in a device loop (train.steps_per_loop); with
+  `whole_step_xla` the replica step (gradients, optimizer apply, EMA, layer states) is one XLA
+  cluster, as training/loop.py compiles it on one device with train.jit_compile."""
   import numpy as np
   import tensorflow as tf
   rng = np.random.default_rng(0)
@@ -233,9 +236,18 @@ def make_step(model, strategy, image_shape, batch):
              for _ in range(model.disc_iters + 1)]
   seed = tf.constant([0, 0], tf.int64)
 
+  replica_step = model.train_step
+  if whole_step_xla:
+    replica_step = tf.function(model.train_step, jit_compile=True)
+
   @tf.function
   def step_fn(batches, step):
-    return strategy.run(model.train_step, args=(batches, step, seed, batch))
+    terms = strategy.run(replica_step, args=(batches, step, seed, batch))
+    if steps_per_loop > 1:  # A Python condition: with 1, the graph holds no loop body.
+      for i in tf.range(1, steps_per_loop):
+        terms = strategy.run(replica_step, args=(batches, step + tf.cast(i, tf.int64), seed,
+                                                 batch))
+    return terms
 
   return step_fn, batches
 
@@ -612,7 +624,7 @@ def run_config(args) -> dict:
   import tensorflow as tf
   image_shape = tuple(ARCHS[args.arch][0]) if args.image_size is None else (
       args.image_size, args.image_size, 3)
-  xla = args.xla == "on"
+  xla = args.xla in ("on", "step")
   apply_patches(args.patch)
   load_before = _uptime()
   t0 = time.perf_counter()
@@ -620,7 +632,8 @@ def run_config(args) -> dict:
                                 args.disc_iters)
   build_s = time.perf_counter() - t0
   batch = args.batch_size
-  step_fn, batches = make_step(model, strategy, image_shape, batch)
+  spl = args.steps_per_loop
+  step_fn, batches = make_step(model, strategy, image_shape, batch, spl, args.xla == "step")
 
   step0 = tf.constant(0, tf.int64)
   t0 = time.perf_counter()
@@ -628,7 +641,7 @@ def run_config(args) -> dict:
   trace_s = time.perf_counter() - t0
 
   result = dict(arch=args.arch, image_shape=list(image_shape), precision=args.precision,
-                xla=xla, batch=batch, width=args.width, disc_iters=model.disc_iters,
+                xla=args.xla, steps_per_loop=spl, batch=batch, width=args.width, disc_iters=model.disc_iters,
                 build_s=build_s, trace_s=trace_s, load_before=load_before, patch=args.patch,
                 intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
                 onednn=onednn_state(),
@@ -636,10 +649,11 @@ def run_config(args) -> dict:
   if not args.no_flops:
     result.update({k: v for k, v in analytic_flops(model, batch).items()
                    if args.verbose_layers or k != "layers"})
-    result.update(tf_flops(concrete))
+    if spl == 1:  # The traced graph holds one step (a loop's holds two: first + body).
+      result.update(tf_flops(concrete))
 
   def run(i):
-    terms = step_fn(batches, tf.constant(i, tf.int64))
+    terms = step_fn(batches, tf.constant(i * spl, tf.int64))
     return {k: float(v) for k, v in terms.items()}
 
   t0 = time.perf_counter()
@@ -660,7 +674,7 @@ def run_config(args) -> dict:
     t0 = time.perf_counter()
     terms = run(done)
     done += 1
-    times.append(time.perf_counter() - t0)
+    times.append((time.perf_counter() - t0) / spl)  # Per step.
   step_s = statistics.median(times)
   others = _others_cpu(cpu_start, _cpu_counters(), time.perf_counter() - wall_start)
   # The host's speed drifts (shared VM: the same matmul varies by +-15% over minutes), so the
@@ -770,22 +784,28 @@ def _fmt_others(x):
   return "?" if x is None else f"{x:.2f}"
 
 
+def _xla(row) -> str:
+  """'off', 'on' or 'step' (older JSON rows hold a bool)."""
+  xla = row.get("xla")
+  return xla if isinstance(xla, str) else ("on" if xla else "off")
+
+
 def print_table(peaks, rows, out=sys.stdout):
   print(f"\nmatmul peak: float32 {peaks.get('float32', {}).get('gflops', float('nan')):.1f} "
         f"GFLOP/s, bfloat16 {peaks.get('bfloat16', {}).get('gflops', float('nan')):.1f} GFLOP/s",
         file=out)
-  header = (f"{'arch':<13} {'precision':<15} {'xla':<4} {'steps/s':>8} {'img/s':>7} "
+  header = (f"{'arch':<13} {'precision':<15} {'xla':<4} {'loop':>4} {'steps/s':>8} {'img/s':>7} "
             f"{'step ms':>9} {'compile s':>9} {'FLOP/step':>10} {'TF count':>10} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'%now':>6} {'others':>6}")
   print(header, file=out)
   print("-" * len(header), file=out)
   for r in rows:
     if "skipped" in r:
-      print(f"{r['arch']:<13} {r['precision']:<15} {'on' if r['xla'] else 'off':<4} skipped: "
+      print(f"{r['arch']:<13} {r['precision']:<15} {_xla(r):<4} {r.get('steps_per_loop', 1):>4} skipped: "
             f"predicted {r['predicted_step_s']:.0f} s/step (--budget_s)", file=out)
       continue
     if "error" in r:
-      print(f"{r['arch']:<13} {r['precision']:<15} {'on' if r['xla'] else 'off':<4} ERROR: "
+      print(f"{r['arch']:<13} {r['precision']:<15} {_xla(r):<4} {r.get('steps_per_loop', 1):>4} ERROR: "
             f"{r['error'].splitlines()[-1][:90]}", file=out)
       continue
     peak_key = "float32" if r["precision"] == "float32" else "bfloat16"
@@ -794,22 +814,25 @@ def print_table(peaks, rows, out=sys.stdout):
     pct = f"{100 * gf / peak:5.1f}%" if gf and peak else "  n/a"
     now = (f"{100 * r['fraction_of_peak_now']:5.1f}%" if r.get("fraction_of_peak_now")
            else "  n/a")
-    print(f"{r['arch']:<13} {r['precision']:<15} {'on' if r['xla'] else 'off':<4} "
+    print(f"{r['arch']:<13} {r['precision']:<15} {_xla(r):<4} {r.get('steps_per_loop', 1):>4} "
           f"{r['steps_per_s']:8.3f} {r['images_per_s']:7.1f} {1e3 * r['step_s']:9.0f} "
           f"{r['trace_s'] + r['compile_s']:9.1f} {_fmt_flops(r.get('flops', 0)):>10} "
-          f"{_fmt_flops(r.get('flops_tf', 0)):>10} {gf or 0:8.1f} {pct:>6} {now:>6} "
+          f"{_fmt_flops(r['flops_tf']) if r.get('flops_tf') else '-':>10} {gf or 0:8.1f} {pct:>6} {now:>6} "
           f"{_fmt_others(r.get('others_cpu')):>6}", file=out)
-  done = {(r["arch"], r["precision"], r["xla"]): r for r in rows if "steps_per_s" in r}
+  done = {(r["arch"], r["precision"], _xla(r), r.get("steps_per_loop", 1)): r
+          for r in rows if "steps_per_s" in r}
   ratios = []
-  for (arch, precision, xla), r in done.items():
-    if precision != "mixed_bfloat16":
-      continue
-    for ref_xla in (False, True):
-      ref = done.get((arch, "float32", ref_xla))
-      if ref:
-        ratios.append(f"{arch} bf16 xla={'on' if xla else 'off'} / fp32 "
-                      f"xla={'on' if ref_xla else 'off'}: "
-                      f"{r['steps_per_s'] / ref['steps_per_s']:.2f}x")
+  for (arch, precision, xla, spl), r in done.items():
+    if precision == "mixed_bfloat16":
+      for ref_xla in ("off", "on", "step"):
+        ref = done.get((arch, "float32", ref_xla, spl))
+        if ref:
+          loop = f" loop {spl}" if spl > 1 else ""
+          ratios.append(f"{arch}{loop} bf16 xla={xla} / fp32 xla={ref_xla}: "
+                        f"{r['steps_per_s'] / ref['steps_per_s']:.2f}x")
+    elif spl > 1 and (arch, precision, xla, 1) in done:
+      ratios.append(f"{arch} {precision} xla={xla} loop {spl} / loop 1: "
+                    f"{r['steps_per_s'] / done[(arch, precision, xla, 1)]['steps_per_s']:.2f}x")
   if ratios:
     print("step-rate ratios: " + "; ".join(ratios), file=out)
   for r in rows:
@@ -868,8 +891,12 @@ def parse_args(argv=None):
                  help="architectures (default: all three)")
   p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=None,
                  help="precisions (default: both)")
-  p.add_argument("--xla", nargs="+", choices=("off", "on"), default=None,
-                 help="XLA settings (default: both)")
+  p.add_argument("--xla", nargs="+", choices=("off", "on", "step"), default=None,
+                 help="XLA settings (default: off and on): off; on = the gradient maths "
+                 "(the model's jit_compile); step = the whole replica step, as "
+                 "train.jit_compile compiles it on one device")
+  p.add_argument("--steps_per_loop", type=int, nargs="+", default=[1],
+                 help="steps per call (train.steps_per_loop; default 1): one row per value")
   p.add_argument("--steps", type=int, default=None,
                  help="timed steps per configuration (default: per architecture, "
                  "sndcgan 8, resnet_cifar 3, resnet19 1)")
@@ -945,6 +972,7 @@ def _worker_main(args):
     res["onednn"] = onednn_state()
   elif args._worker in ("config", "profile"):
     args.arch, args.precision, args.xla = args.arch[0], args.precision[0], args.xla[0]
+    args.steps_per_loop = args.steps_per_loop[0]
     res = run_config(args) if args._worker == "config" else run_profile(args)
   else:
     args.precision, args.xla = args.precision[0], args.xla[0]
@@ -1016,9 +1044,9 @@ def main(argv=None):
     steps = args.steps if args.steps is not None else (2 if args.quick else steps)
     warmup = args.warmup if args.warmup is not None else (0 if args.quick else warmup)
     for precision in precisions:
-      for xla in xlas:
+      for xla, spl in [(x, k) for x in xlas for k in args.steps_per_loop]:
         argv = ["--_worker", "config", "--arch", arch, "--precision", precision, "--xla", xla,
-                "--steps", str(steps), "--warmup", str(warmup), "--width", str(width),
+                "--steps_per_loop", str(spl), "--steps", str(steps), "--warmup", str(warmup), "--width", str(width),
                 "--max_timed_s", str(args.max_timed_s)] + common
         if args.quick and arch == "resnet19":
           argv += ["--image_size", "32"]
@@ -1047,7 +1075,7 @@ def main(argv=None):
             n_pred += warmup
           pred = 20 + 2 * compile_s + n_pred * step_pred
           if time.time() - started + pred > args.budget_s:
-            res = dict(arch=arch, precision=precision, xla=xla == "on", skipped=(
+            res = dict(arch=arch, precision=precision, xla=xla, steps_per_loop=spl, skipped=(
                 f"predicted {step_pred:.0f} s/step ({flops[arch] / 1e12:.2f} TFLOP at the "
                 f"{rate:.1f} GFLOP/s measured on {ref_arch}), {pred:.0f} s in all: over "
                 f"--budget_s {args.budget_s:.0f}"), predicted_step_s=step_pred,
@@ -1059,7 +1087,8 @@ def main(argv=None):
         res = _worker(argv, timeout=args.timeout)
         res.setdefault("arch", arch)
         res.setdefault("precision", precision)
-        res.setdefault("xla", xla == "on")
+        res.setdefault("xla", xla)
+        res.setdefault("steps_per_loop", spl)
         res["wall_s"] = time.time() - t0
         rows.append(res)
         if "error" in res:
@@ -1067,7 +1096,8 @@ def main(argv=None):
         else:
           if res.get("gflops_per_s"):
             rates[key] = (res["gflops_per_s"], res["compile_s"], arch)
-          print(f"{arch} {precision} xla={xla}: {res['steps_per_s']:.3f} steps/s, "
+          print(f"{arch} {precision} xla={xla} steps_per_loop={spl}: "
+                f"{res['steps_per_s']:.3f} steps/s, "
                 f"{res['images_per_s']:.1f} img/s, first step {res['first_step_s']:.1f} s, "
                 f"{res['timed_steps']} timed, {res.get('gflops_per_s', 0):.1f} GFLOP/s, other "
                 f"processes {_fmt_others(res.get('others_cpu'))} cores, load "

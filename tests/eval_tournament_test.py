@@ -11,32 +11,27 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan import cli
 from compare_gan import config
 from compare_gan import run_dir
 from compare_gan.metrics import skill_rating as sr
+
+import cli_harness as harness  # tests/: pytest puts it on sys.path.
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 RING8 = os.path.join(ROOT, "configs", "examples", "ring8_mlp.gin")
 VAE_TRIANGLES = os.path.join(ROOT, "configs", "examples", "vae_triangles.gin")
 BEGAN_TRIANGLES = os.path.join(ROOT, "configs", "examples", "began_triangles.gin")
-TINY = ["train.batch_size = 32", "train.training_steps = 40", "train.save_checkpoints_steps = 10",
+TINY = ["train.batch_size = 32", "train.save_checkpoints_steps = 10",
         "train.log_every_steps = 20", "train.summary_every_steps = 20",
         "train.image_summary_every_steps = 1000", "ModularGAN.z_dim = 4", "G.width = 0.125",
         "D.width = 0.125"]
-STEPS = [10, 20, 30, 40]
-
-
-def _cli(*argv) -> int:
-  gin.clear_config()
-  return cli.main([str(a) for a in argv])
+STEPS = [10, 20, 30, 40]  # The checkpoints of the 40 steps trained.
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("tournament") / "run"
-  flags = [a for b in TINY for a in ("--gin_bindings", b)]
-  assert _cli("train", "--model_dir", model_dir, "--gin_config", RING8, *flags) == 0
+  assert harness.train(model_dir, STEPS[-1], RING8, TINY) == 0
   gin.clear_config()
   return str(model_dir)
 
@@ -85,7 +80,7 @@ def test_tournament_writes_ratings_with_their_protocol_and_is_deterministic(run,
 
   argv = ["eval", "--model_dir", run, "--tournament", "--tournament_samples", 48,
           "--tournament_periods", 3, "--tournament_tau", 0.7, "--seed", 3]
-  assert _cli(*argv) == 0
+  assert harness.run_cli(*argv) == 0
   out = capsys.readouterr().out
   first = _result(run)
   card = first["protocol"]
@@ -118,13 +113,13 @@ def test_tournament_writes_ratings_with_their_protocol_and_is_deterministic(run,
 
   # Deterministic for a seed; another seed draws other latents. Every generator of a
   # tournament sees the same latents: 48 of z_dim 4 in [-1, 1) (the training z).
-  assert _cli(*argv, "--force") == 0
+  assert harness.run_cli(*argv, "--force") == 0
   again = _result(run)
   assert again["created"] >= first["created"]
   del again["created"], first["created"]
   assert again == first
   argv[-1] = 4
-  assert _cli(*argv, "--force") == 0
+  assert harness.run_cli(*argv, "--force") == 0
   assert len(latents_seen) == 3 * len(STEPS)
   seed3, seed3_again, seed4 = (latents_seen[t * len(STEPS):(t + 1) * len(STEPS)]
                                for t in range(3))
@@ -136,9 +131,9 @@ def test_tournament_writes_ratings_with_their_protocol_and_is_deterministic(run,
 
 
 def test_eval_every_steps_chooses_the_players(run):
-  assert _cli("eval", "--model_dir", run, "--tournament", "--tournament_samples", 8,
-              "--tournament_periods", 1, "--eval_every_steps", 20, "--tournament_rule",
-              "paired", "--force") == 0
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament", "--tournament_samples", 8,
+                         "--tournament_periods", 1, "--eval_every_steps", 20, "--tournament_rule",
+                         "paired", "--force") == 0
   result = _result(run)
   assert result["protocol"]["players"] == [20, 40]
   assert result["protocol"]["win_rule"] == "paired"
@@ -148,25 +143,26 @@ def test_eval_every_steps_chooses_the_players(run):
 def test_refusals_are_one_line_and_leave_the_results(run, capsys):
   target = os.path.join(run, "tournament.json")
   if not os.path.exists(target):
-    assert _cli("eval", "--model_dir", run, "--tournament", "--tournament_samples", 8) == 0
+    assert harness.run_cli("eval", "--model_dir", run, "--tournament",
+                           "--tournament_samples", 8) == 0
   with open(target, "rb") as f:
     before = f.read()
   capsys.readouterr()
-  assert _cli("eval", "--model_dir", run, "--tournament") == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament") == 2
   _one_line(capsys, target, "exists", "--force")
-  assert _cli("eval", "--model_dir", run, "--tournament", "--force", "--step", 10,
-              "--num_fake", 5) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament", "--force", "--step", 10,
+                         "--num_fake", 5) == 2
   _one_line(capsys, "--tournament does not take --step, --num_fake")
-  assert _cli("eval", "--model_dir", run, "--tournament", "--force",
-              "--tournament_periods", 0) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament", "--force",
+                         "--tournament_periods", 0) == 2
   _one_line(capsys, "rating periods (--tournament_periods) must be a positive integer; got 0")
-  assert _cli("eval", "--model_dir", run, "--tournament", "--force",
-              "--tournament_samples", 20000) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament", "--force",
+                         "--tournament_samples", 20000) == 2
   _one_line(capsys, "--tournament_samples 20000 exceeds the 10000 evaluation examples")
-  assert _cli("eval", "--model_dir", run, "--tournament", "--force",
-              "--eval_every_steps", 40) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament", "--force",
+                         "--eval_every_steps", 40) == 2
   _one_line(capsys, "needs >= 2 checkpoints", "has 1 at multiples of 40 (steps [40])")
-  assert _cli("eval", "--model_dir", run, "--tournament_rule", "paired") == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--tournament_rule", "paired") == 2
   _one_line(capsys, "--tournament_rule: only with --tournament or --gallery")
   with open(target, "rb") as f:
     assert f.read() == before
@@ -189,14 +185,15 @@ def test_models_that_cannot_play_are_refused(name, config_file, bindings, messag
   model_dir = str(tmp_path / name)
   run_dir.makedirs(model_dir)
   run_dir.write_config(model_dir, text)
-  assert _cli("eval", "--model_dir", model_dir, "--tournament") == 2
+  assert harness.run_cli("eval", "--model_dir", model_dir, "--tournament") == 2
   _one_line(capsys, message)
   assert not os.path.exists(os.path.join(model_dir, "tournament.json"))
 
 
 def test_gallery_of_a_point_run_is_a_scatter_picture(run, tmp_path, capsys):
   for name in ("a", "b"):
-    assert _cli("eval", "--model_dir", run, "--gallery", "--out_dir", tmp_path / name) == 0
+    assert harness.run_cli("eval", "--model_dir", run, "--gallery",
+                           "--out_dir", tmp_path / name) == 0
   assert "step 40 (raw generator)" in capsys.readouterr().out
   for png in ("gallery_step40.png", "interpolation_step40.png"):
     with open(tmp_path / "a" / png, "rb") as f, open(tmp_path / "b" / png, "rb") as g:

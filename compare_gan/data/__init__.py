@@ -25,6 +25,9 @@ built-in procedural data); this module names them.
 Polygons also have split "val" = [70k, 80k) (the reference's 80,000 instances); celeb_a and lsun
 also expose tfds "validation". `fashion-mnist` and `lsun-bedroom` are the reference's spellings.
 Percentage boundaries are `round(total * fraction)`, so the two sides never overlap.
+Generated polygon splits are rendered once per machine and cached under
+`$COMPARE_GAN_CACHE_DIR/datasets` (default `~/.cache/compare_gan/datasets`; see
+`random_access.py` on the cache and how to clear it).
 
 Preprocessing (reference section 7): uint8 / 255. celeb_a: `tf.image.resize_with_crop_or_pad` to
 160x160, then `tf.raw_ops.ResizeBilinear(align_corners=False, half_pixel_centers=False)` to 64x64,
@@ -193,9 +196,14 @@ def _lsun_crop(image: tf.Tensor) -> tf.Tensor:
 
 
 def _generated(name: str, image_shape: Tuple[int, ...], split_ranges: Dict[str, Tuple[int, int]],
-               make_generate: Callable[[int], Callable[[np.ndarray], np.ndarray]]
-               ) -> DatasetBuilder:
-  """Builder of a generated dataset; `make_generate(seed)` is its index -> data function."""
+               make_generate: Callable[[int], Callable[[np.ndarray], np.ndarray]], *,
+               levels: Optional[int], cache_version: Optional[str]) -> DatasetBuilder:
+  """Builder of a generated dataset; `make_generate(seed)` is its index -> data function.
+
+  `levels`: the data are multiples of 1/levels, kept as uint8 counts (None: float32);
+  `cache_version`: the generator's version, which keys the machine-wide cache of rendered
+  splits (None: no cache). See `random_access.GeneratedDataset`.
+  """
 
   def build(*, seed: int, tfds_data_dir: Optional[str],
             shuffle_window: Optional[int]) -> random_access.GeneratedDataset:
@@ -210,7 +218,8 @@ def _generated(name: str, image_shape: Tuple[int, ...], split_ranges: Dict[str, 
                        eval_size=min(base.DEFAULT_EVAL_SIZE, split_ranges["test"][1]),
                        num_train_examples=split_ranges["train"][1])
     return random_access.GeneratedDataset(info, seed=seed, split_ranges=split_ranges,
-                            generate=make_generate(seed))
+                                          generate=make_generate(seed), levels=levels,
+                                          cache_version=cache_version)
 
   return build
 
@@ -228,6 +237,10 @@ def _mixture(name: str) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
 # Reference convex-polygon data: 80,000 instances, 60k train, 10k test, 10k hold-out ("val").
 _POLYGON_SPLITS = {"train": (0, 60000), "test": (60000, 10000), "val": (70000, 10000)}
 _MIXTURE_SPLITS = {"train": (0, 100000), "test": (100000, 10000)}
+# Polygon grey levels are multiples of 1 / subpixel_res^2 (`convex_polygon_images`' default
+# subpixel_res = 8), stored as uint8 counts; rendering 60k takes ~1.6 s, so splits are cached
+# on disk. 100k mixture points take ~20 ms: rendering them is as fast as reading a cache file.
+_POLYGON_LEVELS = 8 * 8
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
@@ -374,10 +387,13 @@ register_dataset("lsun_bedroom_128", _streaming_tfds(
     splits={"train": ("train", 0.0, 0.99), "test": ("train", 0.99, 1.0),
             "validation": ("validation", 0.0, 1.0)},
     eval_split="test", eval_size=30000, decode=_lsun_crop, finish=base.to_unit_float))
-register_dataset("triangles", _generated("triangles", (28, 28, 1), _POLYGON_SPLITS, _polygons(3)))
-register_dataset("squares", _generated("squares", (28, 28, 1), _POLYGON_SPLITS, _polygons(4)))
-register_dataset("ring8", _generated("ring8", (2,), _MIXTURE_SPLITS, _mixture("ring8")))
-register_dataset("grid25", _generated("grid25", (2,), _MIXTURE_SPLITS, _mixture("grid25")))
+for _name, _n_vertices in (("triangles", 3), ("squares", 4)):
+  register_dataset(_name, _generated(_name, (28, 28, 1), _POLYGON_SPLITS, _polygons(_n_vertices),
+                                     levels=_POLYGON_LEVELS,
+                                     cache_version=synthetic.POLYGON_IMAGES_VERSION))
+for _name in ("ring8", "grid25"):
+  register_dataset(_name, _generated(_name, (2,), _MIXTURE_SPLITS, _mixture(_name), levels=None,
+                                     cache_version=None))
 register_dataset("image_folder", image_folder)
 register_dataset("tfrecord", tfrecord)
 # The reference's spellings.

@@ -7,15 +7,37 @@ PNG, JPEG, GIF, BMP or WebP image fails when the dataset is built (ValueError: "
 <path> is not a decodable image (...): it starts with b'...'; remove it or replace it ..."), and
 a truncated or corrupt one when the pipeline reaches it (the same line, "it is truncated or
 corrupt", inside a tf.errors.InvalidArgumentError; `base.input_error_line` extracts it).
+
+The generated-dataset cache (`GeneratedDataset` with a `cache_version`). A generated split is
+rendered once per machine and kept in `<cache root>/datasets/<name>-<sha256 of key>.npy`, the
+cache root being `$COMPARE_GAN_CACHE_DIR` or `~/.cache/compare_gan` (`config.cache_root`), so
+every trial of a sweep after the first loads its splits (60k triangles: ~0.05 s instead of ~2 s
+of rendering). The key holds everything the content depends on: dataset name, seed, the split's
+first index and size, image shape, stored dtype and levels, and the generator's version string
+(bumped with any change of its output). Files are written through a temporary file and a rename
+(`run_dir.write_atomically`), so concurrent trials may render and write the same split: readers
+see a whole file, and the last rename wins with identical content. A loaded file is
+spot-checked: `SPOT_CHECKS` rows spread over the split are rendered again and must be equal bit
+for bit. A file that cannot be read, has the wrong shape or dtype, or fails the check is
+reported with one warning and rendered and written again; a cache directory that cannot be
+created or written is reported once per dataset and the run goes on without it. Deleting
+`<cache root>/datasets/` (or any file in it) is always safe: `rm -r ~/.cache/compare_gan/datasets`
+clears it, and the next run renders what it needs.
 """
 
 import concurrent.futures
+import hashlib
+import json
+import os
 import threading
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import config
+from compare_gan import run_dir
 from compare_gan.data import base
 
 # Third seed word of the random-access epoch permutations; keeps them apart from the streaming
@@ -86,11 +108,12 @@ class InMemoryDataset(RandomAccessDataset):
   """Random-access source whose splits are held in memory, each loaded on first use.
 
   `load(split)` returns (images [N, *image_shape] uint8 or float, labels int [N] or None); the
-  arrays become CPU tensors that the pipeline gathers from in the graph, then uint8 becomes
-  float32 / 255. No Python runs per batch: a `tf.numpy_function` would hold the GIL against the
-  training loop, and CPython terminates threads that take the GIL during interpreter shutdown,
-  so a pipeline still iterating then hangs the process at exit. Cost: the arrays' memory (cifar10
-  train 150 MB), and building a pipeline copies them once into its graph (~0.3 s for 150 MB).
+  arrays become CPU tensors that the pipeline gathers from in the graph, then `_to_float` makes
+  the batch float32 (uint8 / 255 here). No Python runs per batch: a `tf.numpy_function` would
+  hold the GIL against the training loop, and CPython terminates threads that take the GIL
+  during interpreter shutdown, so a pipeline still iterating then hangs the process at exit.
+  Cost: the arrays' memory (cifar10 train 150 MB), and building a pipeline copies them once into
+  its graph (~0.3 s for 150 MB).
   """
 
   def __init__(self, info: base.DatasetInfo, *, seed: int, split_sizes: Dict[str, int],
@@ -121,36 +144,182 @@ class InMemoryDataset(RandomAccessDataset):
     images, labels = self._split_tensors(split)
 
     def gather(offsets_batch):
-      batch = tf.gather(images, offsets_batch)
-      batch = base.to_unit_float(batch) if batch.dtype == tf.uint8 else tf.cast(batch, tf.float32)
+      batch = self._to_float(tf.gather(images, offsets_batch))
       if labels is None:
         return {"images": batch}
       return {"images": batch, "labels": tf.gather(labels, offsets_batch)}
 
     return base.parallel_map(offsets, gather)
 
+  def _to_float(self, images: tf.Tensor) -> tf.Tensor:
+    """A gathered batch as stored [b, *image_shape] -> float32: uint8 / 255, floats cast."""
+    return base.to_unit_float(images) if images.dtype == tf.uint8 else tf.cast(images, tf.float32)
+
+
+# Examples rendered per call of `generate`: small chunks keep the rasteriser's [chunk, 29, 224]
+# float32 working array (~6.5 MB at 256) in the CPU caches; 60k triangles take ~1.6 s in chunks
+# of 256 and ~2.7 s in chunks of 4096 (2-core machine, measured).
+_CHUNK = 256
+# Rows of a cached split rendered again on load and compared bit for bit (see the module
+# docstring): catches a generator changed without a version bump at the cost of ~1 ms.
+SPOT_CHECKS = 8
+_CACHE_SUBDIR = "datasets"
+
 
 class GeneratedDataset(InMemoryDataset):
   """Procedural data (`data/synthetic.py`): example i of a split is `generate([split_start + i])`.
 
   `generate` maps int64 indices [m] to float32 [m, *image_shape] (example i depends only on i
-  and the dataset seed). A split is generated in chunks on first use (60k polygons: ~4 s) and
-  kept, in float16 when that is lossless (polygon grey levels are multiples of 1/64).
+  and the dataset seed). A split is rendered chunk by chunk into one preallocated array on first
+  use, and kept:
+    * with `levels` (a power of two, at most 128): as uint8 counts `value * levels`, for data
+      whose values are exact multiples of 1/levels in [0, 1] (the polygons: 1/64). The pipeline
+      turns them back into `float32(count) * (1 / levels)`, which is exact for a power of two,
+      so the batches equal `generate`'s output bit for bit; each chunk is checked, and one that
+      does not round-trip exactly raises ValueError (a bug of the generator or of `levels`).
+      60k triangles take 47 MB instead of 188 MB of float32;
+    * without: as float32.
+  With a `cache_version`, splits go through the disk cache of the module docstring; None: no
+  cache (every dataset object renders its splits).
   """
 
   def __init__(self, info: base.DatasetInfo, *, seed: int, split_ranges: Dict[str, Tuple[int, int]],
-               generate: Callable[[np.ndarray], np.ndarray]):
-
-    def load(split):
-      start, size = split_ranges[split]
-      chunks = [generate(np.arange(start + i, start + min(i + 4096, size), dtype=np.int64))
-                for i in range(0, size, 4096)]
-      images = np.concatenate(chunks).astype(np.float32)
-      compact = images.astype(np.float16)
-      return (compact if np.array_equal(compact, images) else images), None
-
-    super().__init__(info, seed=seed, load=load,
+               generate: Callable[[np.ndarray], np.ndarray], levels: Optional[int] = None,
+               cache_version: Optional[str] = None):
+    if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)
+                               or levels < 1 or levels > 128 or levels & (levels - 1)):
+      raise ValueError(f"Generated dataset {info.name!r}: levels must be None or a power of two "
+                       f"from 1 to 128 (uint8 holds value * levels for values in [0, 1]); got "
+                       f"{levels!r}.")
+    self._split_ranges = dict(split_ranges)
+    self._generate = generate
+    self._levels = levels
+    self._cache_version = cache_version
+    self._cache_dir = os.path.join(config.cache_root(), _CACHE_SUBDIR)
+    self._cache_writable = True  # Set False after the first failed write (one warning).
+    super().__init__(info, seed=seed, load=self._load_split,
                      split_sizes={name: size for name, (_, size) in split_ranges.items()})
+
+  @property
+  def levels(self) -> Optional[int]:
+    """Grey levels of the stored uint8 counts (value = count / levels), or None (float32)."""
+    return self._levels
+
+  def _to_float(self, images: tf.Tensor) -> tf.Tensor:
+    if self._levels is None:
+      return tf.cast(images, tf.float32)
+    # 1 / levels is a power of two: the product is exactly the generated float32 value.
+    return tf.cast(images, tf.float32) * (1.0 / self._levels)
+
+  # ------------------------------------------------------------------------------------------
+  # Rendering
+  # ------------------------------------------------------------------------------------------
+
+  def _stored_dtype(self) -> np.dtype:
+    return np.dtype(np.float32 if self._levels is None else np.uint8)
+
+  def _stored(self, split: str, indices: np.ndarray) -> np.ndarray:
+    """`generate(indices)` in the stored form: uint8 counts with levels, else float32."""
+    images = np.asarray(self._generate(indices))
+    shape = (len(indices), *self.info.image_shape)
+    if images.shape != shape:
+      raise ValueError(f"Generated dataset {self.info.name!r}: generate() returned shape "
+                       f"{images.shape} for {len(indices)} indices; expected {shape}.")
+    images = images.astype(np.float32, copy=False)
+    if self._levels is None:
+      return images
+    with np.errstate(invalid="ignore"):  # NaN: caught by the check below.
+      counts = np.clip(np.rint(images * np.float32(self._levels)), 0, 255).astype(np.uint8)
+    exact = counts.astype(np.float32) * np.float32(1.0 / self._levels) == images
+    if not exact.all():
+      first = np.unravel_index(np.argmin(exact), exact.shape)
+      raise ValueError(
+          f"Generated dataset {self.info.name!r}, split {split!r}: example "
+          f"{int(indices[first[0]])} has value {float(images[first]):.9g}, not a multiple of "
+          f"1/{self._levels} in [0, {255 / self._levels:g}], though the dataset declares "
+          f"levels={self._levels}; this is a bug of its generator or of its levels.")
+    return counts
+
+  def _render(self, split: str) -> np.ndarray:
+    """The whole split in stored form, [size, *image_shape], rendered chunk by chunk."""
+    start, size = self._split_ranges[split]
+    out = np.empty((size, *self.info.image_shape), self._stored_dtype())
+    for i in range(0, size, _CHUNK):
+      indices = np.arange(start + i, start + min(i + _CHUNK, size), dtype=np.int64)
+      out[i:i + len(indices)] = self._stored(split, indices)
+    return out
+
+  def _load_split(self, split: str) -> Tuple[np.ndarray, None]:
+    path = self.cache_path(split)
+    if path is not None:
+      cached = self._read_cache(split, path)
+      if cached is not None:
+        return cached, None
+    images = self._render(split)
+    if path is not None:
+      self._write_cache(path, images)
+    return images, None
+
+  # ------------------------------------------------------------------------------------------
+  # The disk cache (see the module docstring)
+  # ------------------------------------------------------------------------------------------
+
+  def cache_key(self, split: str) -> dict:
+    """Everything the stored content of `split` depends on (hashed into the file name)."""
+    start, size = self._split_ranges[self._check_split(split)]
+    return dict(dataset=self.info.name, seed=self.seed, start=start, size=size,
+                shape=list(self.info.image_shape),
+                dtype=self._stored_dtype().name, levels=self._levels,
+                generator=self._cache_version)
+
+  def cache_path(self, split: str) -> Optional[str]:
+    """`<cache root>/datasets/<name>-<sha256 of cache_key>.npy`; None without a cache_version."""
+    if self._cache_version is None:
+      return None
+    text = json.dumps(self.cache_key(split), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return os.path.join(self._cache_dir, f"{self.info.name}-{digest}.npy")
+
+  def _read_cache(self, split: str, path: str) -> Optional[np.ndarray]:
+    """The cached split, or None when absent or bad (then with one warning)."""
+    start, size = self._split_ranges[split]
+    if not os.path.isfile(path):  # Absent, or the cache directory is unusable: render.
+      return None
+    try:
+      images = np.load(path, allow_pickle=False)
+    except FileNotFoundError:  # Deleted since: a cache may be cleared at any time.
+      return None
+    except Exception as e:  # noqa: BLE001 -- np.load raises many kinds; any means "render".
+      logging.warning("Dataset cache file %s is unreadable (%s: %s); rendering %s %s again.",
+                      path, type(e).__name__, e, self.info.name, split)
+      return None
+    expected = (self._stored_dtype(), (size, *self.info.image_shape))
+    if (images.dtype, images.shape) != expected:
+      logging.warning("Dataset cache file %s holds %s %s, expected %s %s; rendering %s %s again.",
+                      path, images.dtype, images.shape, *expected, self.info.name, split)
+      return None
+    rows = np.unique(np.linspace(0, size - 1, min(SPOT_CHECKS, size)).round().astype(np.int64))
+    fresh = self._stored(split, start + rows)
+    if not np.array_equal(images[rows], fresh):
+      bad = rows[[not np.array_equal(a, b) for a, b in zip(images[rows], fresh)]]
+      logging.warning("Dataset cache file %s is stale: rows %s differ from a fresh rendering "
+                      "(was the generator changed without a version bump?); rendering %s %s "
+                      "again.", path, bad.tolist(), self.info.name, split)
+      return None
+    return images
+
+  def _write_cache(self, path: str, images: np.ndarray) -> None:
+    """Writes `images` to `path` atomically; a failure warns once and leaves the run going."""
+    if not self._cache_writable:
+      return
+    try:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      run_dir.write_atomically(path, lambda f: np.save(f, images, allow_pickle=False))
+    except OSError as e:
+      self._cache_writable = False
+      logging.warning("Cannot write the dataset cache %s (%s: %s); going on without it. Set "
+                      "$%s to a writable directory to keep generated data between runs.",
+                      os.path.dirname(path), type(e).__name__, e, config.CACHE_ENV)
 
 
 def crop_square_and_resize(image: tf.Tensor, resolution: int) -> tf.Tensor:

@@ -92,6 +92,12 @@ def _check_seed(seed) -> int:
 # 1. Convex polygons.
 # ---------------------------------------------------------------------------------------------
 
+# The version of `convex_polygon_images`' output: the generated-dataset cache
+# (data/random_access.py) keys rendered splits on it. Bump it with any change that alters a
+# single pixel for the same arguments, or runs keep loading the old images (only a few rows of
+# each cached split are re-rendered and compared on load).
+POLYGON_IMAGES_VERSION = "convex_polygon_images/1"
+
 
 def convex_polygon_vertices(indices: np.ndarray, *, seed: int, n_vertices: int,
                             raster_dim: int = 28, min_segment_angle: float = 20.0,

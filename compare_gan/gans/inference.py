@@ -74,7 +74,8 @@ class InferenceModel:
     if use_ema not in self._sample_fns:
       model = self.model
 
-      @tf.function(autograph=False)
+      # reduce_retracing: the last, smaller chunk of an evaluation run is not a new trace.
+      @tf.function(autograph=False, reduce_retracing=True)
       def sample(z, labels):
         return model.sample(z, labels if model.conditional else None, use_ema=use_ema)
       self._sample_fns[use_ema] = sample

@@ -11,6 +11,7 @@ number of replicas and a re-evaluation draw the same numbers.
   BN statistics   derive_seed([evaluation.seed, -1], EVAL_BN, batch)
   sampling        derive_seed([seed, 0], SAMPLE_Z | INTERPOLATION_START | INTERPOLATION_END)
   z inversion     derive_seed([evaluation.seed, run], INVERSION_Z)  (metrics/polygon_prf.py)
+  tournament      derive_seed([tournament seed, 0], TOURNAMENT_Z)   (metrics/skill_rating.py)
 
 gin surface: `z.*` (the training z, reference `ModularGAN.z_generator`) and `eval_z.*` (the z of
 evaluation samples, reference `eval_gan_lib.z_generator`; unbound: the training z).
@@ -35,6 +36,7 @@ SUMMARY_Z = -1
 EVAL_Z, EVAL_LABELS, EVAL_BN = 1, 2, 3
 SAMPLE_Z, INTERPOLATION_START, INTERPOLATION_END = 11, 12, 13
 INVERSION_Z = 21
+TOURNAMENT_Z = 31
 
 # The z distributions: the `tf.random` functions a config may name as `z.distribution_fn`.
 Z_DISTRIBUTIONS = gin_externals.RANDOM

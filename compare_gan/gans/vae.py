@@ -8,7 +8,16 @@
 
 v1's NLL sums over height and width only and averages over channels, so for RGB it is a third
 of the full sum (a quirk, kept by default); `VAE.sum_over_channels = True` sums over the
-channels too. Samples decode z ~ N(0, I), the prior: the run's `z` must be N(0, 1)
+channels too.
+
+Images only: 2-D point data (ring8, grid25) are refused when the model is built. The same
+cross-entropy on two coordinates would run, but near p = x it acts as a Gaussian likelihood of
+variance x (1 - x) (its curvature there is 1 / (x (1 - x))): a noise of std up to 0.5 around
+data whose modes sit 0.3 apart with std 0.004 (ring8), which cannot tell the modes apart. A
+Gaussian decoder would be the natural likelihood for points, but it is a model v1 never had,
+with a noise scale to choose.
+
+Samples decode z ~ N(0, I), the prior: the run's `z` must be N(0, 1)
 (`z.distribution_fn = @tf.random.normal`).
 
 Networks: the decoder is the generator of `VAE.architecture` (`G.*` options; it is what
@@ -142,6 +151,11 @@ class VAE:
     if base.DiscriminatorOptions().project_y:
       raise config.ConfigError("The VAE is unconditional: set D.project_y = False.")
     self.image_shape = tuple(int(d) for d in image_shape)
+    if len(self.image_shape) != 3:
+      raise config.ConfigError(
+          f"The VAE models images [H, W, C] with a Bernoulli likelihood per pixel; the dataset's "
+          f"examples have shape {self.image_shape} (2-D points: ring8, grid25). Train it on an "
+          "image dataset (e.g. dataset.name = 'triangles'), or train a GAN on the points.")
     self.architecture = architecture
     self.z_dim = int(z_dim)
     self.sum_over_channels = bool(sum_over_channels)

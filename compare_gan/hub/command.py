@@ -40,7 +40,7 @@ def export_command(args: argparse.Namespace) -> int:
                           include_discriminator=not args.no_discriminator)
   except export_lib.ExportDirError as e:  # --export_dir changed while the model was built.
     return _error("export", str(e), run_dir.EXIT_USAGE)
-  except config.ConfigError as e:  # e.g. no checkpoint of --step
+  except run_dir.UsageError as e:  # no checkpoint of --step; a ConfigError is one too
     return _error("export", run_dir.one_line(e), run_dir.EXIT_USAGE)
   except (ValueError, OSError, tf.errors.OpError) as e:
     return _error("export", run_dir.one_line(e), run_dir.EXIT_FAILED)

@@ -58,7 +58,6 @@ from compare_gan.gans import family as family_lib
 from compare_gan.gans import inference as inference_lib
 from compare_gan.gans import latents
 from compare_gan.metrics import protocol as protocol_lib
-from compare_gan.training import checkpoints as checkpoints_lib
 
 METADATA_FILE = "compare_gan_metadata.json"
 FORMAT_FAMILY = "compare_gan.tfhub"  # Every version of our export format starts with it.
@@ -242,13 +241,13 @@ class Exporter:
 
     Raises:
       FileNotFoundError: the run has no checkpoints.
-      ValueError: no checkpoint for `step` (the message lists the steps), or `use_ema=True`
-        for a run trained without EMA.
+      run_dir.UsageError: no checkpoint for `step` (the message lists the steps).
+      ConfigError: `use_ema=True` for a run trained without EMA.
       ExportDirError: `check_export_dir` refuses `export_dir`.
     """
     export_dir = export_dir.rstrip("/") or export_dir
     check_export_dir(export_dir, self.model_dir, overwrite)
-    (step, path), = checkpoints_lib.select_checkpoints(self.model_dir, step=step).items()
+    step, path = run_dir.checkpoint_at(self.model_dir, step)
     model = self.model
     use_ema = self.inference.resolve_use_ema(use_ema, "use_ema")
     self.inference.restore(path)

@@ -46,6 +46,10 @@ from compare_gan.metrics import results as results_lib
 from compare_gan.metrics import tasks as tasks_lib
 from compare_gan import run_dir
 
+# Output bytes per generator call when sampling for evaluation (see Evaluator._fake_batches):
+# large enough that small models run their samples in a call or two, small enough for a GPU.
+SAMPLE_CHUNK_BYTES = 32 << 20
+
 
 @dataclasses.dataclass
 class GeneratorSource:
@@ -258,22 +262,27 @@ class Evaluator:
     """Generator batches of run `run`; keeps the first images for MS-SSIM in `kept`.
 
     All z (and labels) of a run are drawn in one go and sliced, so sample i is the same for
-    any `evaluation.batch_size`."""
+    any `evaluation.batch_size`. G runs on chunks of up to SAMPLE_CHUNK_BYTES of output (a
+    multiple of the batch size: one call per chunk instead of one per batch; at 28x28x1, all
+    of a 2000-sample run in one call), and the chunks are handed on in batches."""
     b, n = self.protocol.batch_size, self.num_fake
     z_all, labels_all = self._latents(tf.constant([self.protocol.seed, run], tf.int64), n)
+    per_image = 4 * int(np.prod(self.info.image_shape))
+    chunk = max(b, min(n, SAMPLE_CHUNK_BYTES // per_image) // b * b)
     have = 0
-    for i in range(math.ceil(n / b)):
-      z = z_all[i * b:(i + 1) * b]
-      labels = None if labels_all is None else labels_all[i * b:(i + 1) * b]
+    for start in range(0, n, chunk):
+      z = z_all[start:start + chunk]
+      labels = None if labels_all is None else labels_all[start:start + chunk]
       images = self._sample_fn(z, labels).numpy()
       bad = int(np.size(images) - np.isfinite(images).sum())
       if bad:
         raise NonFiniteSamples(f"{bad} non-finite values in generator output (run {run}, "
-                               f"batch {i})")
+                               f"samples {start}..{start + len(images) - 1})")
       if have < self.num_images_kept:
         kept.append(images[:self.num_images_kept - have])
         have += len(kept[-1])
-      yield images
+      for i in range(0, len(images), b):
+        yield images[i:i + b]
 
   def _latents(self, seed, n):
     """z [n, z_dim] and labels [n] (None when unconditional), a pure function of seed."""

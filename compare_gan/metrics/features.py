@@ -20,8 +20,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import run_dir
-from compare_gan.metrics.inception import weights as inception_weights
 
 Features = Dict[str, np.ndarray]
 Extractor = Callable[[np.ndarray], Dict[str, Any]]
@@ -191,7 +191,7 @@ def pixel_features(images, *, max_resolution: Optional[int] = None) -> Features:
 
 def default_feature_cache_dir() -> str:
   """`$COMPARE_GAN_CACHE_DIR/features`, or `~/.cache/compare_gan/features`."""
-  return os.path.join(inception_weights.cache_root(), "features")
+  return os.path.join(config.cache_root(), "features")
 
 
 def key_hash(key: dict) -> str:

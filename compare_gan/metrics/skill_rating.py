@@ -52,9 +52,6 @@ from compare_gan.gans import latents
 
 # Glickman's scale factor between the Glicko and Glicko-2 scales (400 / ln 10).
 SCALE = 173.7178
-# The purpose folded into the tournament's latent seed (gans/latents.py's table: every other
-# purpose there is below 30, so no draw of training, evaluation or sampling shares it).
-TOURNAMENT_Z = 31
 WIN_RULES = ("threshold", "paired")
 
 
@@ -405,7 +402,7 @@ def checkpoint_tournament(model_dir: str, checkpoints: Dict[int, str],
   n = protocol.games_per_match
   info = dataset.info
   real_images, real_labels = _real_examples(dataset, n)
-  seed = latents.derive_seed(tf.constant([protocol.seed, 0], tf.int64), TOURNAMENT_Z)
+  seed = latents.derive_seed(tf.constant([protocol.seed, 0], tf.int64), latents.TOURNAMENT_Z)
   z, fake_labels = latents.draw_latents(dist, model.z_dim, model.num_classes, seed, n)
   players = CheckpointPlayers(
       inference, [checkpoints[s] for s in steps], use_ema=use_ema,

@@ -109,8 +109,7 @@ def make_report(workdir: str, out: Optional[str] = None, metric: Optional[str] =
 
   def write(name: str, text: str) -> str:
     path = os.path.join(out, name)
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(text)
+    run_dir_lib.write_atomically(path, text)
     files.append(path)
     return path
 
@@ -234,7 +233,7 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
       "report", help="tables, plots and a static HTML page of a sweep's study.db (best "
       "models, significance, top 5%%, budget, galleries)",
       description="Best model per setting (markdown, CSV, LaTeX), every trial (CSV), pairwise "
-      "significance between settings, box plots of the best 5%% trials, expected best metric "
+      "significance between settings, box plots of the best 5% trials, expected best metric "
       "after k trials with a bootstrap band, training curves, sample galleries of the best "
       "trials, and all of it on one static page, <out>/index.html, from <workdir>/study.db "
       "(read-only; works while a sweep runs).")

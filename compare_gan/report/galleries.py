@@ -23,14 +23,14 @@ the classes (sample i has label i % num_classes); the strip uses class 0. The ge
 EMA copy when the run has one (unless use_ema=False), with batch-norm statistics as evaluation
 sets them (accumulated with the `evaluation.*` seed when the run uses accumulated statistics).
 
-Runs on 2-D point data (ring8, grid25) have no images: the "grid" is then a 256 x 256 scatter
-picture of the rows x cols samples (one dark 3 x 3 dot each, [0, 1]^2 mapped onto the picture,
-y up), and the strip a scatter of the interpolation's points shaded from blue (start) to red
-(end).
+Runs on 2-D point data (ring8, grid25) have no images: the "grid" is then the scatter picture
+of the rows x cols samples (`data.images.scatter_picture`, as TensorBoard shows the run's
+samples: 256 x 256, one dark 3 x 3 dot per point, y up), and the strip a scatter of the
+interpolation's points shaded from blue (start) to red (end).
 
 This module imports TensorFlow only inside its functions: the report imports it without
-paying for TensorFlow until it draws a gallery. It reads checkpoints by the step each one
-stores, not by file name (report/ does not import training/).
+paying for TensorFlow until it draws a gallery. The run's checkpoints are listed by
+run_dir.checkpoint_at, the run-directory contract (report/ does not import training/).
 """
 
 import os
@@ -42,27 +42,10 @@ import numpy as np
 from compare_gan import config
 from compare_gan import run_dir
 
-SCATTER_SIZE = 256
-
-
 def gallery_paths(out_dir: str, step: int, prefix: str = "") -> Dict[str, str]:
   """{"grid": path, "strip": path} of the gallery of `step` in out_dir."""
   return {"grid": os.path.join(out_dir, f"{prefix}gallery_step{step}.png"),
           "strip": os.path.join(out_dir, f"{prefix}interpolation_step{step}.png")}
-
-
-def checkpoints_by_step(model_dir: str) -> Dict[int, str]:
-  """{step: checkpoint prefix} of every checkpoint in model_dir/checkpoints, the step read
-  from the checkpoint itself, ordered by step."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  found = {}
-  pattern = os.path.join(model_dir, run_dir.CHECKPOINTS, "*.index")
-  for index in tf.io.gfile.glob(pattern):
-    prefix = index[:-len(".index")]
-    reader = tf.train.load_checkpoint(prefix)
-    # The step the training loop and the inference model checkpoint as `step`.
-    found[int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))] = prefix
-  return dict(sorted(found.items()))
 
 
 def write_gallery(model_dir: str, out_dir: str, *, step: Optional[int] = None, seed: int = 0,
@@ -77,7 +60,8 @@ def write_gallery(model_dir: str, out_dir: str, *, step: Optional[int] = None, s
 
   Raises:
     FileNotFoundError: model_dir has no config.gin or no checkpoints.
-    ConfigError: no checkpoint of `step`, use_ema=True for a run without EMA, bad sizes.
+    run_dir.UsageError: no checkpoint of `step`.
+    ConfigError: use_ema=True for a run without EMA, bad sizes.
   """
   run_config = os.path.join(model_dir, run_dir.CONFIG)
   if not os.path.isfile(run_config) and not run_dir.is_remote(run_config):
@@ -114,21 +98,13 @@ def render_gallery(model_dir: str, out_dir: str, *, step: Optional[int] = None, 
                              ("interpolation_steps", interpolation_steps, 2)):
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
       raise config.ConfigError(f"gallery {name}={value!r} must be an integer >= {least}.")
-  checkpoints = checkpoints_by_step(model_dir)
-  if not checkpoints:
-    raise FileNotFoundError(f"No checkpoints in {os.path.join(model_dir, run_dir.CHECKPOINTS)}; "
-                            "train first (compare_gan train --model_dir ...).")
-  if step is None:
-    step = max(checkpoints)
-  elif step not in checkpoints:
-    raise config.ConfigError(f"No checkpoint for step {step} in {model_dir}; available steps: "
-                             f"{sorted(checkpoints)}.")
+  step, checkpoint = run_dir.checkpoint_at(model_dir, step)
 
   info = data.get_dataset().info
   inference = inference_lib.InferenceModel(info.image_shape, info.num_classes)
   model = inference.model
   use_ema = inference.resolve_use_ema(use_ema, "use_ema")
-  inference.restore(checkpoints[step])
+  inference.restore(checkpoint)
   dist = latents.eval_latent_distribution() or model.z
   if inference.accumulating_standardizers(use_ema):
     p = protocol_lib.evaluation_protocol()
@@ -149,31 +125,13 @@ def render_gallery(model_dir: str, out_dir: str, *, step: Optional[int] = None, 
   paths = gallery_paths(out_dir, step, prefix)
   if len(info.image_shape) == 1:  # 2-D points: scatter pictures.
     points = np.asarray(sample(all_z, None if all_labels is None else tf.constant(all_labels)))
-    images_lib.write_png(paths["grid"], scatter_picture(points[:rows * cols]))
+    images_lib.write_png(paths["grid"], images_lib.scatter_picture(points[:rows * cols]))
     shades = np.linspace(0.0, 1.0, interpolation_steps)
-    images_lib.write_png(paths["strip"], scatter_picture(points[rows * cols:], shades))
+    images_lib.write_png(paths["strip"],
+                         images_lib.scatter_picture(points[rows * cols:], shades))
   else:
     images = sampling.generate(sample, all_z, all_labels, batch_size=total)
     images_lib.write_png(paths["grid"], images_lib.make_grid(images[:rows * cols], cols))
     images_lib.write_png(paths["strip"], images_lib.make_grid(images[rows * cols:],
                                                               interpolation_steps))
   return dict(grid=paths["grid"], strip=paths["strip"], step=int(step), ema=bool(use_ema))
-
-
-def scatter_picture(points: np.ndarray, shades: Optional[np.ndarray] = None,
-                    size: int = SCATTER_SIZE) -> np.ndarray:
-  """2-D points [N, 2] in [0, 1]^2 -> an RGB picture [size, size, 3] in [0, 1]: white, with a
-  3 x 3 dot per point (x to the right, y up; points outside are clipped to the border), dark
-  grey, or shaded from blue (0) to red (1) by `shades` [N]."""
-  points = np.asarray(points, np.float64).reshape(len(points), -1)[:, :2]
-  picture = np.ones((size, size, 3))
-  cols = np.clip(np.round(points[:, 0] * (size - 1)), 0, size - 1).astype(int)
-  rows = np.clip(np.round((1.0 - points[:, 1]) * (size - 1)), 0, size - 1).astype(int)
-  if shades is None:
-    colours = np.full((len(points), 3), 0.2)
-  else:
-    s = np.asarray(shades, np.float64)[:, None]
-    colours = (1.0 - s) * np.array([0.0, 0.2, 1.0]) + s * np.array([1.0, 0.1, 0.0])
-  for r, c, colour in zip(rows, cols, colours):
-    picture[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2] = colour
-  return picture

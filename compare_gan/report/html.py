@@ -18,7 +18,6 @@ Every string from study.db, a run directory or a writer's markdown is HTML-escap
 import dataclasses
 import html
 import json
-import math
 import os
 import pathlib
 import re
@@ -108,7 +107,7 @@ def objective_card(trials: pd.DataFrame, results: pd.DataFrame, metric: str,
   done = trials["value"].dropna()
   if not len(done):
     return None
-  best = trials.loc[done.idxmin() if mode == "min" else done.idxmax()]
+  best = trials.loc[tables.best_index(done, mode)]
   trial, step = int(best["id"]), int(best["value_step"])
   rows = results[(results["metric"] == metric) & results["protocol"].notna()]
   cards = {(int(r.trial_id), int(r.step)): json.loads(r.protocol)
@@ -186,13 +185,9 @@ def _figure(path: Optional[str], out_dir: str, alt: str, caption: str) -> str:
           f"<figcaption>{caption}</figcaption></figure>")
 
 
-def _is_missing(value: Any) -> bool:
-  return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
 def _data_value(value: Any) -> str:
   """The exact value of a numeric cell for its `data-value` attribute ('' when missing)."""
-  if _is_missing(value) or isinstance(value, (bool, np.bool_, str)):
+  if tables.is_missing(value) or isinstance(value, (bool, np.bool_, str)):
     return ""
   if isinstance(value, (int, np.integer)):
     return str(int(value))
@@ -338,7 +333,7 @@ def _best_section(page: Page) -> str:
     return "<p>No trial in study.db yet.</p>"
   metric_columns = {metric, f"median_{metric}"}
   columns = list(best.columns)
-  numeric = [all(isinstance(v, (int, float, np.number)) or _is_missing(v)
+  numeric = [all(isinstance(v, (int, float, np.number)) or tables.is_missing(v)
                  for v in best[c].tolist()) for c in columns]
   rows = []
   for values in zip(*(best[c].tolist() for c in columns)):  # Per column: ints stay ints.
@@ -354,14 +349,10 @@ def _best_section(page: Page) -> str:
       else:
         cells.append(f"<td>{content}</td>")
     rows.append(cells)
-  return (f"<p>The best trial of each setting by {_e(metric)} ({_better(page.mode)}), with "
-          "its step, seed and parameters, the trials counted per status, and the median of the "
-          "done trials; best setting first.</p>"
+  return (f"<p>The best trial of each setting by {_e(metric)} "
+          f"({tables.better_text(page.mode)}), with its step, seed and parameters, the trials "
+          "counted per status, and the median of the done trials; best setting first.</p>"
           + _table([_e(c) for c in columns], rows, numeric, table_id="best-models"))
-
-
-def _better(mode: str) -> str:
-  return "lower is better" if mode == "min" else "higher is better"
 
 
 def _blocks_section(block: Block, out_dir: str) -> str:
@@ -411,11 +402,11 @@ def _trials_section(page: Page, out_dir: str) -> str:
              False]
   rows, ids = [], []
   for r in t.itertuples(index=False):
-    params = ", ".join(f"{k}={tables.format_cell(v)}" for k, v in r.params.items())
+    params = tables.params_text(r.params)
     texts = [str(int(r.id)), tables.setting_name(r.labels), r.status,
              tables.format_metric(r.value), tables.format_cell(r.value_step),
              tables.format_cell(r.seed), r.source, params, tables.format_cell(r.seconds),
-             tables.format_cell(r.attempts), "" if _is_missing(r.host) else r.host]
+             tables.format_cell(r.attempts), "" if tables.is_missing(r.host) else r.host]
     classes = ["num" if n else "" for n in numeric]
     classes[2] = f"st-{r.status}"
     row = [f'<td class="{_e(c)}">{_e(text)}</td>' if c else f"<td>{_e(text)}</td>"
@@ -423,7 +414,7 @@ def _trials_section(page: Page, out_dir: str) -> str:
     href = run_dir_href(r.run_dir, page.workdir, out_dir)
     row.append(f'<td class="path" title="{_e(r.run_dir)}">'
                f"{_link(_shown_path(r.run_dir, page.workdir), href)}</td>")
-    row.append(f'<td>{"" if _is_missing(r.error) else _e(r.error)}</td>')
+    row.append(f'<td>{"" if tables.is_missing(r.error) else _e(r.error)}</td>')
     rows.append(row)
     ids.append(f"trial-{int(r.id)}")
   return (f"<p>Every trial in study.db; {_e(metric)} and its step are the values the report "

@@ -37,10 +37,6 @@ def _save(fig: Figure, path: str, outside_legend: bool = False) -> str:
   return path
 
 
-def _better(mode: str) -> str:
-  return "lower is better" if mode == "min" else "higher is better"
-
-
 def _settings(trials: pd.DataFrame) -> List[tuple]:
   """(key, name, done values) per setting, in order of first appearance."""
   return [(key, tables.setting_name(group["labels"].iloc[0]), group["value"].dropna().to_numpy())
@@ -78,7 +74,7 @@ def top_percent_plot(trials: pd.DataFrame, metric: str, mode: str, path: str,
     ax.scatter(top, y + rng.uniform(-0.15, 0.15, len(top)), s=14, color="#222222", alpha=0.7,
                zorder=3)
   ax.set_yticks(positions, [f"{name}  (top {len(top)} of {n})" for name, top, n in rows])
-  ax.set_xlabel(f"{metric} ({_better(mode)})")
+  ax.set_xlabel(f"{metric} ({tables.better_text(mode)})")
   ax.set_title(f"Best {percent}% of trials per setting by {metric}")
   ax.grid(axis="x", alpha=0.3)
   return _save(fig, path)
@@ -112,7 +108,7 @@ def budget_plot(budget: pd.DataFrame, metric: str, mode: str, path: str) -> Opti
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
   ax.set_xlabel("number of trials k")
   ax.set_ylabel(f"expected best {metric} after k trials")
-  ax.set_title(f"{metric} vs computational budget ({_better(mode)}; band: 95% of "
+  ax.set_title(f"{metric} vs computational budget ({tables.better_text(mode)}; band: 95% of "
                "random k-subsets)")
   ax.grid(alpha=0.3, which="both")
   outside = len(groups) > 4  # Then right of the axes: inside, it would hide the curves.
@@ -152,7 +148,7 @@ def curves_plot(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
     done = tables.search_trials(group)["value"].dropna()  # A rerun is never the best trial.
     best_id = None
     if len(done):
-      best_id = group.loc[done.idxmin() if mode == "min" else done.idxmax(), "id"]
+      best_id = group.loc[tables.best_index(done, mode), "id"]
     for trial_id, status in zip(group["id"], group["status"]):
       if trial_id not in by_trial or trial_id == best_id:
         continue
@@ -178,5 +174,5 @@ def curves_plot(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
       ax.xaxis.set_tick_params(labelbottom=True)
   for ax in axes[::ncols]:
     ax.set_ylabel(metric)
-  fig.suptitle(f"{metric} during training ({_better(mode)}; dashed: failed or diverged)")
+  fig.suptitle(f"{metric} during training ({tables.better_text(mode)}; dashed: failed or diverged)")
   return _save(fig, path)

@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pandas as pd
 
+from compare_gan import run_dir
 from compare_gan.report import tables
 from compare_gan.sweep import space as space_lib
 from compare_gan.sweep import study as study_lib
@@ -103,16 +104,10 @@ def _csv_frame(spread: pd.DataFrame) -> pd.DataFrame:
   the prefix 'param_') and one column `seed_<s>` per rerun seed."""
   fixed = ["setting", "trial", "search_value", "n_reruns", "n_seeds", "mean", "std", "min",
            "max"]
-  axes = list(dict.fromkeys(a for labels in spread["labels"] for a in labels))
-  taken = set(fixed) | set(axes)
-  params = {p: (f"param_{p}" if p in taken else p)
-            for p in dict.fromkeys(p for ps in spread["params"] for p in ps)}
   seeds = sorted({s for values in spread["values"] for s in values})
   out = pd.DataFrame({"setting": spread["setting"]})
-  for axis in axes:
-    out[axis] = [labels.get(axis) for labels in spread["labels"]]
-  for name, column in params.items():
-    out[column] = [p.get(name) for p in spread["params"]]
+  for column, values in tables.label_and_param_columns(spread, fixed).items():
+    out[column] = values
   for column in fixed[1:]:
     out[column] = spread[column]
   for seed in seeds:
@@ -126,18 +121,14 @@ def to_markdown(spread: pd.DataFrame, metric: str) -> str:
             "std", "min", "max", "per seed"]
   rows = []
   for _, r in spread.iterrows():
-    params = ", ".join(f"{k}={tables.format_cell(v)}" for k, v in r["params"].items())
+    params = tables.params_text(r["params"])
     per_seed = ", ".join(f"{seed}: {tables.format_metric(v) or 'n/a'}"
                          for seed, v in r["values"].items())
     rows.append([r["name"], params, tables.format_cell(r["trial"]),
                  tables.format_metric(r["search_value"]), f"{r['n_seeds']}/{r['n_reruns']}"]
                 + [tables.format_metric(r[c]) for c in ("mean", "std", "min", "max")]
                 + [per_seed])
-
-  def line(cells: List[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") or "-" for c in cells) + " |"
-  rule = "|" + "|".join(["---", "---"] + ["---:"] * 7 + ["---"]) + "|"
-  return "\n".join([line(header), rule] + [line(r) for r in rows]) + "\n"
+  return tables.markdown_table(header, rows, [False, False] + [True] * 7 + [False])
 
 
 def write(trials: pd.DataFrame, metric: str, mode: str, out_dir: str) -> Dict[str, Any]:
@@ -162,8 +153,6 @@ def write(trials: pd.DataFrame, metric: str, mode: str, out_dir: str) -> Dict[st
   files = []
   for name, text in ((f"reruns_{stem}.md", markdown),
                      (f"reruns_{stem}.csv", _csv_frame(spread).to_csv(index=False))):
-    path = os.path.join(out_dir, name)
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(text)
-    files.append(path)
+    files.append(os.path.join(out_dir, name))
+    run_dir.write_atomically(files[-1], text)
   return {"files": files, "markdown": markdown}

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from compare_gan import run_dir
 from compare_gan.report import tables
 # Re-exported (__all__): the statistics this module writes.
 from compare_gan.report.best_of_k import (INTERVAL_COLUMNS, KS, LEVEL, MIN_DEALS,
@@ -28,10 +29,6 @@ _PANELS_UP_TO = 15  # Settings up to which the heat map has a panel per k and nu
 
 # ---------------------------------------------------------------------------------------------
 # Files: markdown, CSV, LaTeX and the heat map.
-
-def _better(mode: str) -> str:
-  return "lower is better" if mode == "min" else "higher is better"
-
 
 def _k_title(k: Optional[int]) -> str:
   return "all trials" if k is None or k is pd.NA else f"k = {int(k)}"
@@ -134,7 +131,7 @@ def _heat_map(table: pd.DataFrame, metric: str, mode: str, path: str) -> Optiona
   fig.colorbar(image, ax=list(axes[:len(ks)]), shrink=0.8,
                label="P(row setting beats column setting)")
   mark = "*" if annotate else "dot"
-  fig.suptitle(f"P(row's best {metric} of k trials beats column's) ({_better(mode)}); "
+  fig.suptitle(f"P(row's best {metric} of k trials beats column's) ({tables.better_text(mode)}); "
                f"{mark}: permutation test p < {1 - LEVEL:.2f}")
   FigureCanvasAgg(fig)
   fig.savefig(path, dpi=plots.DPI)
@@ -164,17 +161,16 @@ def write(trials: pd.DataFrame, metric: str, mode: str, out_dir: str, *, samples
   files = []
 
   def save(name: str, text: str) -> None:
-    path = os.path.join(out_dir, name)
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(text)
-    files.append(path)
+    files.append(os.path.join(out_dir, name))
+    run_dir.write_atomically(files[-1], text)
 
   interval_md = (
       f"# {metric} per setting, with 95% bootstrap intervals\n\n"
-      f"Done search trials only (re-runs left out), {_better(mode)}; {samples} two-stage "
-      "resamples (points, then seeds). The resampled best is the spread of the best over resampled "
-      "searches: its better end is the observed best by construction, so it does not bound "
-      "how good the setting can be.\n\n" + tables.markdown_table(*_interval_cells(spans, LEVEL)))
+      f"Done search trials only (re-runs left out), {tables.better_text(mode)}; {samples} "
+      "two-stage resamples (points, then seeds). The resampled best is the spread of the best "
+      "over resampled searches: its better end is the observed best by construction, so it "
+      "does not bound how good the setting can be.\n\n"
+      + tables.markdown_table(*_interval_cells(spans, LEVEL)))
   if pairs.empty:
     pair_md = (f"# Pairwise comparison of settings\n\nNo pair to compare: {len(spans)} "
                "setting(s).\n")

@@ -151,7 +151,7 @@ def with_values(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
                    & (results["status"].isna() | (results["status"] == "ok"))]
     rows = rows.sort_values(["trial_id", "step"], kind="stable")
     grouped = rows.groupby("trial_id")["value"]
-    best = rows.loc[grouped.idxmin() if mode == "min" else grouped.idxmax()]
+    best = rows.loc[best_index(grouped, mode)]
     best = best.set_index("trial_id")
     out["value"] = out["id"].map(best["value"])
     out["value_step"] = out["id"].map(best["step"])
@@ -159,6 +159,12 @@ def with_values(trials: pd.DataFrame, results: pd.DataFrame, metric: str, mode: 
   out["value"] = out["value"].astype(float).where(done)
   out["value_step"] = out["value_step"].where(done).astype("Int64")
   return out
+
+
+def best_index(values: Any, mode: str) -> Any:
+  """The index label of the best of `values`, a Series (NaN skipped; the first of ties), by
+  `mode`; of a grouped Series, one label per group."""
+  return values.idxmin() if mode == "min" else values.idxmax()
 
 
 def metrics_in(results: pd.DataFrame) -> List[str]:
@@ -170,12 +176,22 @@ def metrics_in(results: pd.DataFrame) -> List[str]:
 # Tables.
 
 def _axes_and_params(trials: pd.DataFrame, reserved: Sequence[str]) -> Tuple[List[str], Dict]:
-  """Axis names and parameter name -> column name, in order of first appearance; a parameter
-  whose name clashes with an axis or a fixed column gets the prefix `param_`."""
+  """Axis names and parameter name -> column name of a frame with `labels` and `params` (dicts)
+  columns, in order of first appearance; a parameter whose name clashes with an axis or a
+  `reserved` column gets the prefix `param_`."""
   axes = list(dict.fromkeys(a for labels in trials["labels"] for a in labels))
   names = dict.fromkeys(p for params in trials["params"] for p in params)
   taken = set(axes) | set(reserved)
   return axes, {p: (f"param_{p}" if p in taken else p) for p in names}
+
+
+def label_and_param_columns(trials: pd.DataFrame, reserved: Sequence[str]) -> Dict[str, list]:
+  """{column: values} of each axis label, then each parameter, of a frame with `labels` and
+  `params` (dicts) columns (named by `_axes_and_params`; None where a row has none)."""
+  axes, params = _axes_and_params(trials, reserved)
+  out = {axis: [labels.get(axis) for labels in trials["labels"]] for axis in axes}
+  out.update({column: [p.get(name) for p in trials["params"]] for name, column in params.items()})
+  return out
 
 
 def best_models(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
@@ -193,7 +209,7 @@ def best_models(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     row = dict(group["labels"].iloc[0])
     values = group["value"].dropna()
     if len(values):
-      best = group.loc[values.idxmin() if mode == "min" else values.idxmax()]
+      best = group.loc[best_index(values, mode)]
       row.update({metric: best["value"], "step": best["value_step"], "trial": best["id"],
                   "seed": best["seed"]})
       row.update({column: best["params"].get(name) for name, column in params.items()})
@@ -218,12 +234,9 @@ def trials_table(trials: pd.DataFrame, metric: str, objective: Tuple[str, str],
   fixed = ["id", "setting", "seed", "source", "status", "objective", "objective_step"]
   extra = [] if (metric, mode) == tuple(objective) else [metric, f"{metric}_step"]
   tail = ["seconds", "attempts", "host", "created", "started", "finished", "error", "run_dir"]
-  axes, params = _axes_and_params(trials, fixed + extra + tail)
   out = trials[fixed[:2]].copy()
-  for axis in axes:
-    out[axis] = [labels.get(axis) for labels in trials["labels"]]
-  for name, column in params.items():
-    out[column] = [p.get(name) for p in trials["params"]]
+  for column, values in label_and_param_columns(trials, fixed + extra + tail).items():
+    out[column] = values
   for column in fixed[2:]:
     out[column] = trials[column]
   if extra:
@@ -310,9 +323,19 @@ def file_stem(metric: str) -> str:
   return re.sub(r"[^A-Za-z0-9_.-]", "_", metric)
 
 
+def is_missing(value: Any) -> bool:
+  """Whether a cell holds no value: None, pd.NA or a float NaN."""
+  return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def better_text(mode: str) -> str:
+  """'lower is better' for mode 'min', 'higher is better' for 'max' (titles and captions)."""
+  return "lower is better" if mode == "min" else "higher is better"
+
+
 def format_metric(value: Any) -> str:
   """3 decimals for FID-like values (|v| >= 1), 4 significant digits below; '' for NaN."""
-  if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+  if is_missing(value):
     return ""
   value = float(value)
   return f"{value:.3f}" if abs(value) >= 1 else f"{value:.4g}"
@@ -329,6 +352,11 @@ def format_cell(value: Any) -> str:
   if isinstance(value, (float, np.floating)):
     return "" if math.isnan(value) else f"{float(value):.4g}"
   return str(value)
+
+
+def params_text(params: Dict[str, Any]) -> str:
+  """A trial's parameters on one line: "learning_rate=0.0002, lambda=10" (`format_cell`)."""
+  return ", ".join(f"{name}={format_cell(value)}" for name, value in params.items())
 
 
 def _cells(table: pd.DataFrame, metric: str) -> Tuple[List[str], List[List[str]], List[bool]]:

@@ -40,7 +40,6 @@ record writer: no TensorFlow import (these modules cost the driver about 0.1 s t
 import datetime
 import io
 import os
-import uuid
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from tensorboard.compat.proto import event_pb2
@@ -52,6 +51,7 @@ from tensorboard.plugins.hparams import summary_v2 as hp
 from tensorboard.plugins.scalar import summary_v2 as scalar_summary
 from tensorboard.summary.writer import record_writer
 
+from compare_gan import run_dir as run_dir_lib
 from compare_gan.sweep import space as space_lib
 from compare_gan.sweep import store as store_lib
 from compare_gan.sweep import study as study_lib
@@ -266,28 +266,17 @@ def _encode(events: List[event_pb2.Event]) -> bytes:
 
 
 def _write_if_changed(path: str, data: bytes) -> bool:
-  """Writes `data` to `path` unless it holds exactly that; returns whether it wrote. Not
-  run_dir.write_atomically: its temporary file is named after `path`, so it would hold
-  "tfevents" and a TensorBoard watching the directory could load it half written."""
+  """Writes `data` to `path` unless it holds exactly that; returns whether it wrote. The
+  temporary file is named ".hparams-*": a name holding "tfevents" would let a TensorBoard
+  watching the directory load it half written."""
   try:
     with open(path, "rb") as f:
       if f.read() == data:
         return False
   except FileNotFoundError:
     pass
-  folder = os.path.dirname(path)
-  os.makedirs(folder, exist_ok=True)
-  tmp = os.path.join(folder, f".hparams-{uuid.uuid4().hex}.tmp")
-  try:
-    with open(tmp, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  run_dir_lib.write_atomically(path, data, temp_prefix=".hparams-")
   return True
 
 

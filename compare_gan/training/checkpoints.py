@@ -1,5 +1,6 @@
-"""Checkpoints: save every N steps, keep K, restore the newest *readable* one; list and select a
-run's checkpoints for evaluation and export.
+"""Checkpoints: save every N steps, keep K, restore the newest *readable* one; select a run's
+checkpoints for evaluation (which ones a run has is the run-directory contract's:
+run_dir.list_checkpoints, run_dir.checkpoint_at).
 
 TensorFlow writes a checkpoint's files under temporary names and renames them, and updates the
 `checkpoint` state file only afterwards, so a process killed mid-save leaves the previous
@@ -9,7 +10,6 @@ over when checkpoints exist but none can be read.
 """
 
 import os
-import re
 from typing import Callable, Dict, List, Optional, Set
 
 import tensorflow as tf
@@ -17,12 +17,15 @@ import tensorflow as tf
 from compare_gan import config
 from compare_gan import run_dir
 
-PREFIX = "ckpt"
+# Re-exported for the trainer and the runner, which select checkpoints here too; the listing
+# lives in run_dir.py so that report/ reads it without importing training/.
+list_checkpoints = run_dir.list_checkpoints
 
 
-def step_of(path: str) -> int:
-  match = re.search(rf"{PREFIX}-(\d+)$", path)
-  return int(match.group(1)) if match else -1
+def _normalized(path: str) -> str:
+  """A local prefix normalized, so that the state file's and the listing's copies of one
+  checkpoint compare equal; a remote one as it is (normpath would turn gs:// into gs:/)."""
+  return path if run_dir.is_remote(path) else os.path.normpath(path)
 
 
 class Checkpoints:
@@ -56,19 +59,17 @@ class Checkpoints:
           directory, on_disk[-1], all_model_checkpoint_paths=on_disk,
           all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1.0)
     self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep,
-                                              checkpoint_name=PREFIX)
+                                              checkpoint_name=run_dir.CHECKPOINT_PREFIX)
 
   def _files(self) -> List[str]:
-    """Prefixes of the complete checkpoint files in the directory, oldest first."""
-    found = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(self.directory,
-                                                                       f"{PREFIX}-*.index"))]
-    return sorted((os.path.normpath(p) for p in found if step_of(p) >= 0), key=step_of)
+    """Prefixes of the checkpoint files in the directory, oldest first."""
+    return [_normalized(p) for p in run_dir.checkpoint_files(self.directory).values()]
 
   def candidates(self) -> List[str]:
     """Checkpoint prefixes, newest first: the state file's list, then any other complete
     checkpoint files in the directory."""
-    paths = {os.path.normpath(p) for p in list(self.manager.checkpoints) + self._files()}
-    return sorted(paths, key=step_of, reverse=True)
+    paths = {_normalized(p) for p in list(self.manager.checkpoints) + self._files()}
+    return sorted(paths, key=run_dir.checkpoint_step, reverse=True)
 
   def restore_latest(self) -> Optional[str]:
     """Restores the newest readable checkpoint; returns its path, or None when there is none.
@@ -105,37 +106,21 @@ class Checkpoints:
 # Listing and selecting the checkpoints of a run
 # ----------------------------------------------------------------------------------------------
 
-def list_checkpoints(model_dir: str) -> Dict[int, str]:
-  """step -> checkpoint prefix of every checkpoint in model_dir/checkpoints."""
-  directory = os.path.join(model_dir, run_dir.CHECKPOINTS)
-  found = tf.io.gfile.glob(os.path.join(directory, f"{PREFIX}-*.index"))
-  out = {}
-  for index in found:
-    prefix = index[:-len(".index")]
-    step = step_of(prefix)
-    if step >= 0:
-      out[step] = prefix
-  return dict(sorted(out.items()))
-
-
 def select_checkpoints(model_dir: str, *, step: Optional[int] = None, all_steps: bool = False,
                        eval_every_steps: Optional[int] = None,
                        skip_steps: Optional[Set[int]] = None) -> Dict[int, str]:
   """The checkpoints to score: one `step`, or every one (`all_steps`; only multiples of
   `eval_every_steps` when given, leaving out `skip_steps`: those already scored under the
-  protocol, as the evaluator says), or the latest."""
-  available = list_checkpoints(model_dir)
-  if not available:
-    raise FileNotFoundError(f"No checkpoints in {os.path.join(model_dir, run_dir.CHECKPOINTS)};"
-                            " train first (compare_gan train --model_dir ...).")
-  if step is not None:
-    if step not in available:
-      raise config.ConfigError(f"No checkpoint for step {step} in {model_dir}; available "
-                               f"steps: {sorted(available)}.")
-    return {step: available[step]}
-  if not all_steps:
-    last = max(available)
-    return {last: available[last]}
+  protocol, as the evaluator says), or the latest.
+
+  Raises:
+    FileNotFoundError: the run has no checkpoint.
+    run_dir.UsageError: none of `step` (`run_dir.checkpoint_at`).
+  """
+  if step is not None or not all_steps:
+    found, prefix = run_dir.checkpoint_at(model_dir, step)
+    return {found: prefix}
+  available = run_dir.list_checkpoints(model_dir, required=True)
   chosen = {s: p for s, p in available.items()
             if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
   return {s: p for s, p in chosen.items() if s not in (skip_steps or set())}

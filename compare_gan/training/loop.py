@@ -40,7 +40,7 @@ import dataclasses
 import math
 import os
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import gin
 import keras
@@ -84,6 +84,8 @@ class RunResult:
   message: str = ""
   model: Optional[object] = dataclasses.field(default=None, repr=False)
   strategy: Optional[tf.distribute.Strategy] = dataclasses.field(default=None, repr=False)
+  # (steps, seconds) of every device loop, the first (tracing) one included.
+  loops: List[Tuple[int, float]] = dataclasses.field(default_factory=list, repr=False)
 
 
 def _format_duration(seconds: float) -> str:
@@ -278,6 +280,7 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
     data_position.assign_add(examples_per_step)
     return terms
 
+  @tf.autograph.experimental.do_not_convert
   def replica_step(batches, current_step):
     return model.train_step(batches, current_step, seed_tensor, batch_size)
 
@@ -329,6 +332,7 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   boundaries = (log_every_steps, summary_every_steps, image_summary_every_steps,
                 save_checkpoints_steps)
   step_seconds = None  # Measured on the previous loop; the first loop (tracing) runs 1 step.
+  loops: List[Tuple[int, float]] = []
   try:
     while current < training_steps:
       upto = min([training_steps] + [(current // k + 1) * k for k in boundaries])
@@ -350,7 +354,10 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
         if line is None:
           raise
         raise run_dir.Failure(line) from None
-      step_seconds = (time.time() - loop_start) / max(ran, 1)
+      loops.append((ran, time.time() - loop_start))
+      step_seconds = loops[-1][1] / max(ran, 1)
+      if len(loops) == 1:
+        log(f"traced the training loop and ran step {current + ran} in {loops[0][1]:.1f} s")
       current += ran
       window_steps += ran
       values = {k: float(v) for k, v in zip(term_names, rows[-1])}
@@ -402,7 +409,7 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   if chief:
     run_dir.write_status(model_dir, "done", current, training_steps, **status_extra)
   log(f"done: {current} steps in {model_dir}")
-  return RunResult("done", current, model_dir, model=model, strategy=strategy_obj)
+  return RunResult("done", current, model_dir, model=model, strategy=strategy_obj, loops=loops)
 
 
 def _checkpoint_metric_records(metrics: Dict[str, tuple], since_checkpoint: Dict[str, list],

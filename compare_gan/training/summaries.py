@@ -5,8 +5,8 @@ loss/penalty, d/real_logits, d/fake_logits (mean D outputs); BEGAN's began/k_t a
 began/convergence; the VAE's loss/vae, loss/nll and loss/kl; speed/steps_per_sec,
 speed/images_per_sec. Images (every `train.image_summary_every_steps`): `samples`, an 8x8 grid of
 G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once),
-tiled by the one image-grid function (data/images.py).
-2-D point data are drawn as scatter images.
+tiled by the one image-grid function (data/images.py). 2-D point data are drawn as the one
+scatter picture (data/images.py), as the galleries draw them.
 """
 
 from typing import Dict
@@ -27,19 +27,11 @@ SCALARS = {
 }
 
 
-def scatter_image(points: np.ndarray, size: int = 128) -> np.ndarray:
-  """2-D points in [0, 1]^2 -> a [size, size, 1] image with one bright pixel per point."""
-  image = np.zeros((size, size, 1), np.float32)
-  xy = np.clip((np.asarray(points)[:, :2] * (size - 1)).round().astype(int), 0, size - 1)
-  image[size - 1 - xy[:, 1], xy[:, 0], 0] = 1.0
-  return image
-
-
 def as_picture(examples: np.ndarray) -> np.ndarray:
   """A batch of images or 2-D points -> one [H, W, C] picture."""
   examples = np.asarray(examples)
   if examples.ndim == 2:
-    return scatter_image(examples)
+    return images_lib.scatter_picture(examples).astype(np.float32)
   images = np.clip(examples.astype(np.float32), 0.0, 1.0)
   return images_lib.make_grid(images, columns=int(np.ceil(len(images) / 8)), padding=0,
                             pad_value=0.0)

@@ -1,4 +1,5 @@
-"""The image grid and uint8 conversion (compare_gan/data/images.py), against hand-built arrays."""
+"""The image grid, the scatter picture and uint8 conversion (compare_gan/data/images.py), against
+hand-built arrays."""
 
 import numpy as np
 import pytest
@@ -23,3 +24,25 @@ def test_make_grid_places_images_row_by_row():
 def test_images_to_uint8_rounds_and_clips():
   x = np.array([-0.5, 0.0, 0.6 / 255, 0.4 / 255, 0.5, 1.0, 2.0])
   np.testing.assert_array_equal(images_lib.images_to_uint8(x), [0, 0, 1, 0, 128, 255, 255])
+
+
+def test_scatter_picture_puts_a_dot_per_point_with_y_up():
+  # size 11: x maps to column round(10 x), y to row round(10 (1 - y)).
+  points = np.array([[0.0, 0.0], [0.5, 0.5], [1.0, 0.82], [1.7, -3.0]])
+  picture = images_lib.scatter_picture(points, size=11)
+  assert picture.shape == (11, 11, 3)
+  expected = np.ones((11, 11, 3))
+  expected[9:11, 0:2] = 0.2     # (0, 0): bottom left, the dot cut by the border
+  expected[4:7, 4:7] = 0.2      # (0.5, 0.5): the centre pixel (5, 5) and its 8 neighbours
+  expected[1:4, 9:11] = 0.2     # (1, 0.82): row round(1.8) = 2, the right border
+  expected[9:11, 9:11] = 0.2    # (1.7, -3) is clipped to the bottom right corner
+  np.testing.assert_array_equal(picture, expected)
+
+
+def test_scatter_picture_shades_from_blue_to_red_later_points_on_top():
+  points = np.array([[0.5, 0.5], [0.5, 0.5], [0.0, 1.0]])
+  picture = images_lib.scatter_picture(points, shades=np.array([0.0, 0.5, 1.0]), size=5)
+  # Points 0 and 1 share pixel (2, 2): the later one (shade 0.5) is drawn on top.
+  np.testing.assert_allclose(picture[2, 2], [0.5, 0.15, 0.5])
+  np.testing.assert_allclose(picture[0, 0], [1.0, 0.1, 0.0])  # shade 1: red, top left
+  np.testing.assert_array_equal(picture[4, 4], [1.0, 1.0, 1.0])  # untouched: white

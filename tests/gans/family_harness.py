@@ -8,26 +8,16 @@ import os
 import subprocess
 import sys
 
-import gin
 import tensorflow as tf
 
-from compare_gan import cli
+import cli_harness  # tests/: pytest puts it on sys.path.
+
+# The family tests call harness.run_cli and harness.train as every end-to-end test does.
+run_cli, train = cli_harness.run_cli, cli_harness.train
 
 # A weight-free evaluation small enough for a test.
 EVAL = ["evaluation.metrics = [@sliced_wasserstein()]", "evaluation.num_fake = 32",
         "evaluation.num_averaging_runs = 1", "sliced_wasserstein.num_projections = 8"]
-
-
-def run_cli(*argv) -> int:
-  gin.clear_config()
-  return cli.main([str(a) for a in argv])
-
-
-def train(model_dir, steps, config, bindings) -> int:
-  """`compare_gan train` of `config` with `bindings` and `train.training_steps = steps`."""
-  flags = [a for b in list(bindings) + [f"train.training_steps = {steps}"]
-           for a in ("--gin_bindings", b)]
-  return run_cli("train", "--model_dir", model_dir, "--gin_config", config, *flags)
 
 
 def checkpoint(path) -> dict:
@@ -48,7 +38,10 @@ def tags(model_dir) -> set:
 
 def fresh_process_report(script: str, tmp_path) -> dict:
   """Runs `python script tmp_path` and returns the JSON its last `REPORT ` line prints."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+  # tests/ on the path too: this module imports tests/cli_harness.py.
+  tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=path)
   proc = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True,
                         text=True, env=env, timeout=900)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]

@@ -137,6 +137,19 @@ def test_the_prior_must_be_the_standard_normal_and_labels_are_refused():
         [{"images": tf.zeros((B,) + SHAPE)}] * 2, tf.constant(0, tf.int64), SEED, B))
 
 
+def test_point_data_is_refused_when_the_model_is_built(tmp_path, capsys):
+  with pytest.raises(config.ConfigError, match=r"examples have shape \(2,\) \(2-D points"):
+    make_model("VAE.architecture = @mlp()", shape=(2,))
+  # Through the CLI: one line and exit status 2 before any step, not a shape error mid-step.
+  ring8 = os.path.join(ROOT, "configs", "examples", "ring8_mlp.gin")
+  model_dir = tmp_path / "run"
+  assert harness.train(model_dir, 2, ring8, TINY + ["VAE.architecture = @mlp()"]) == 2
+  lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith("compare_gan train: The VAE models images"), lines
+  assert "shape (2,)" in lines[0] and "dataset.name = 'triangles'" in lines[0]
+  assert not (model_dir / run_dir.CHECKPOINTS).exists()
+
+
 # ----------------------------------------------------------------------------------------------
 # End to end: train, resume, evaluate, export, sample
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import html.parser
 import os
 import shutil
 import subprocess
-import types
 
 import numpy as np
 import pytest
@@ -24,7 +23,8 @@ from PIL import Image
 from compare_gan.report import command
 from compare_gan.report import galleries
 from compare_gan.sweep import store as store_lib
-from html_test import parse  # Same folder: pytest puts it on sys.path.
+import report_fakes  # Same folder: pytest puts it on sys.path.
+from html_test import parse
 
 NAMES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -61,9 +61,7 @@ CARD = {"metric": "swd_pixels", "num_fake": 2000, "seed": 42, "dataset": "triang
 
 def write_study(workdir):
   """study.db through the store; the best trial of each setting has a run directory."""
-  study = types.SimpleNamespace(
-      name="browser", text="study.name = 'browser'\n", path="/studies/browser.gin",
-      objective=types.SimpleNamespace(metric="swd_pixels", mode="min", reduce="best"))
+  study = report_fakes.fake_study("browser")
   with store_lib.Store(str(workdir / store_lib.DATABASE)) as store:
     store.init_study(study)
     for i, (labels, status, value) in enumerate(TRIALS):

@@ -11,35 +11,32 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from compare_gan import cli
 from compare_gan import config
 from compare_gan import data
+from compare_gan import run_dir
 from compare_gan.gans import inference as inference_lib
 from compare_gan.gans import latents
 from compare_gan.report import galleries
+
+import cli_harness as harness  # tests/: pytest puts it on sys.path.
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TRIANGLES = os.path.join(ROOT, "configs", "examples", "triangles_sndcgan.gin")
 # EMA with decay 0.5 from step 0, so after 4 steps the EMA weights differ from the raw ones;
 # orthogonal kernels, so that this barely trained G's samples depend visibly on z.
-TINY = ["weights.initializer = 'orthogonal'", "G.width = 0.0625", "D.width = 0.0625", "ModularGAN.z_dim = 8", "train.batch_size = 8",
-        "train.log_every_steps = 2", "train.save_checkpoints_steps = 2",
-        "train.training_steps = 4", "train.summary_every_steps = 2",
+TINY = ["weights.initializer = 'orthogonal'", "G.width = 0.0625", "D.width = 0.0625",
+        "ModularGAN.z_dim = 8", "train.batch_size = 8", "train.log_every_steps = 2",
+        "train.save_checkpoints_steps = 2", "train.summary_every_steps = 2",
         "train.image_summary_every_steps = 1000", "ModularGAN.g_use_ema = True",
         "ModularGAN.ema_start_step = 0", "ModularGAN.ema_decay = 0.5"]
+STEPS_TRAINED = 4  # Checkpoints at steps 2 and 4.
 H = W = 28  # triangles: 28 x 28 x 1
-
-
-def _cli(*argv) -> int:
-  gin.clear_config()
-  return cli.main([str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   model_dir = tmp_path_factory.mktemp("gallery") / "run"
-  flags = [a for b in TINY for a in ("--gin_bindings", b)]
-  assert _cli("train", "--model_dir", model_dir, "--gin_config", TRIANGLES, *flags) == 0
+  assert harness.train(model_dir, STEPS_TRAINED, TRIANGLES, TINY) == 0
   gin.clear_config()
   return str(model_dir)
 
@@ -69,7 +66,7 @@ def test_grid_and_strip_sizes_names_and_result(run, tmp_path):
   assert _png(out["strip"]).shape == (H + 4, 4 * (W + 2) + 2, 1)
   earlier = galleries.write_gallery(run, str(tmp_path), step=2, rows=1, cols=1)
   assert earlier["step"] == 2 and earlier["grid"].endswith("gallery_step2.png")
-  with pytest.raises(config.ConfigError, match=r"step 3 .*available steps: \[2, 4\]"):
+  with pytest.raises(run_dir.UsageError, match=r"step 3 .*available steps: \[2, 4\]"):
     galleries.write_gallery(run, str(tmp_path), step=3)
   with pytest.raises(config.ConfigError, match="interpolation_steps=1"):
     galleries.write_gallery(run, str(tmp_path), interpolation_steps=1)
@@ -149,7 +146,8 @@ def test_importing_galleries_does_not_import_tensorflow():
 
 def test_eval_gallery_command(run, tmp_path, capsys):
   out_dir = tmp_path / "g"
-  assert _cli("eval", "--model_dir", run, "--gallery", "--step", 2, "--out_dir", out_dir) == 0
+  assert harness.run_cli("eval", "--model_dir", run, "--gallery", "--step", 2,
+                         "--out_dir", out_dir) == 0
   printed = capsys.readouterr().out
   grid, strip = out_dir / "gallery_step2.png", out_dir / "interpolation_step2.png"
   assert f"wrote {grid}" in printed and f"wrote {strip}" in printed
@@ -157,20 +155,21 @@ def test_eval_gallery_command(run, tmp_path, capsys):
   assert _png(str(strip)).shape == (H + 4, 10 * (W + 2) + 2, 1)
   first = _bytes(grid)
   # An earlier gallery is not replaced without --force.
-  assert _cli("eval", "--model_dir", run, "--gallery", "--step", 2, "--out_dir", out_dir) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--gallery", "--step", 2,
+                         "--out_dir", out_dir) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "--force" in err[0] and str(grid) in err[0]
-  assert _cli("eval", "--model_dir", run, "--gallery", "--step", 2, "--out_dir", out_dir,
-              "--force", "--gin_bindings", "evaluation.use_ema = False") == 0
+  assert harness.run_cli("eval", "--model_dir", run, "--gallery", "--step", 2, "--out_dir", out_dir,
+                         "--force", "--gin_bindings", "evaluation.use_ema = False") == 0
   assert "raw generator" in capsys.readouterr().out
   assert _bytes(grid) != first  # the raw weights drew it
   # The default place and --seed: what write_gallery draws with that seed.
-  assert _cli("eval", "--model_dir", run, "--gallery", "--seed", 1) == 0
+  assert harness.run_cli("eval", "--model_dir", run, "--gallery", "--seed", 1) == 0
   api = galleries.write_gallery(run, str(tmp_path / "api"), seed=1)
   for key, name in (("grid", "gallery_step4.png"), ("strip", "interpolation_step4.png")):
     assert _bytes(os.path.join(run, "gallery", name)) == _bytes(api[key])
   # Flags of other modes are refused.
-  assert _cli("eval", "--model_dir", run, "--gallery", "--tournament_samples", 8) == 2
+  assert harness.run_cli("eval", "--model_dir", run, "--gallery", "--tournament_samples", 8) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert err[-1] == ("compare_gan eval: --gallery does not take --tournament_samples; it takes "
                      "--seed, --step, --out_dir, --force and the gin flags.")

@@ -14,7 +14,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import types
 import urllib.parse
 
 import pandas as pd
@@ -27,7 +26,8 @@ from compare_gan.report import command
 from compare_gan.report import galleries
 from compare_gan.report import html as html_lib
 from compare_gan.sweep import store as store_lib
-from tables_test import TRIALS, write_study_db  # Same folder: pytest puts it on sys.path.
+import report_fakes  # Same folder: pytest puts it on sys.path.
+from tables_test import TRIALS, write_study_db
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -191,9 +191,7 @@ CARD = {"metric": "swd_pixels", "num_fake": 2000, "seed": 42,
 def store_study(workdir, trials, name="cards", card_in_db=True):
   """study.db written by the store: `trials` is a list of (labels, status, value, card); each
   done trial has swd_pixels records at steps 1 and 2 (its value at step 2)."""
-  study = types.SimpleNamespace(
-      name=name, text=f"study.name = {name!r}\n", path=f"/studies/{name}.gin",
-      objective=types.SimpleNamespace(metric="swd_pixels", mode="min", reduce="best"))
+  study = report_fakes.fake_study(name)
   with store_lib.Store(str(workdir / store_lib.DATABASE)) as store:
     store.init_study(study)
     for i, (labels, status, value, card) in enumerate(trials):

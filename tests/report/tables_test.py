@@ -5,7 +5,6 @@ import itertools
 import json
 import math
 import sqlite3
-import types
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,8 @@ import pytest
 from compare_gan.report import command
 from compare_gan.report import tables
 from compare_gan.sweep import store as store_lib
+
+import report_fakes  # Same folder: pytest puts it on sys.path.
 
 # The store's schema (sweep spec section 3), written here without compare_gan.sweep.store: a
 # frozen copy, so that changing the tables the report reads is a deliberate change here too.
@@ -212,9 +213,7 @@ def test_the_objective_is_the_one_the_store_recorded(study, capsys):
 
 
 def test_reads_a_database_the_store_wrote(tmp_path):
-  study = types.SimpleNamespace(
-      name="real", text="study.name = 'real'\n", path="/studies/real.gin",
-      objective=types.SimpleNamespace(metric="swd_pixels", mode="max", reduce="last"))
+  study = report_fakes.fake_study("real", mode="max", reduce="last")
   with store_lib.Store(str(tmp_path / store_lib.DATABASE)) as store:
     store.init_study(study)
     tid = store.add_trial(setting="loss=ns", labels={"loss": "ns"}, params={"lr": 1e-4},
@@ -411,10 +410,8 @@ def test_a_study_db_from_before_study_ids_reports_before_and_after_its_upgrade(t
   assert command.main(["--workdir", str(tmp_path), "--no_plots"]) == 0
   before = capsys.readouterr().out
   assert "| ns | gp | 29.250 |" in before
-  study = types.SimpleNamespace(
-      name="synthetic", spec_text=STUDY_TEXT, text=STUDY_TEXT + "# base configs\n",
-      path="/studies/synthetic.gin",
-      objective=types.SimpleNamespace(metric="fid_score", mode="min", reduce="best"))
+  study = report_fakes.fake_study("synthetic", metric="fid_score", spec_text=STUDY_TEXT,
+                                  text=STUDY_TEXT + "# base configs\n")
   with store_lib.Store(str(tmp_path / store_lib.DATABASE)) as store:  # A sweep resumes it.
     assert store.init_study(study) is False and store.upgraded
   assert tables.read_meta(str(tmp_path))["fingerprint_version"] == "2"

@@ -46,6 +46,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from compare_gan import config
 from compare_gan import run_dir
 from compare_gan.metrics.inception import extractor
 
@@ -58,7 +59,7 @@ TFHUB_HANDLE = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 WEIGHTS_ENV = "COMPARE_GAN_INCEPTION_WEIGHTS"
 URL_ENV = "COMPARE_GAN_INCEPTION_URL"
 DOWNLOAD_ENV = "COMPARE_GAN_INCEPTION_DOWNLOAD"  # "0"/"false"/"no"/"off" disables downloads.
-CACHE_ENV = "COMPARE_GAN_CACHE_DIR"
+CACHE_ENV = config.CACHE_ENV  # Re-exported: the error messages below name it.
 
 FROZEN_PB_NAME = "inceptionv1_for_inception_score.pb"
 TARBALL_NAME = "frozen_inception_v1_2015_12_05.tar.gz"
@@ -132,15 +133,9 @@ def load_inception(weights: Optional[str] = None, *, cache_dir: Optional[str] = 
   return extractor.InceptionExtractor(network, card, batch_size=batch_size, quantize=quantize)
 
 
-def cache_root(cache_dir: Optional[str] = None) -> str:
-  """The compare_gan cache root: `cache_dir`, `$COMPARE_GAN_CACHE_DIR` or `~/.cache/compare_gan`."""
-  root = cache_dir or os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "compare_gan")
-  return os.path.abspath(os.path.expanduser(root))
-
-
 def inception_cache_dir(cache_dir: Optional[str] = None) -> str:
   """Where Inception weights are looked for and downloaded to: `<cache root>/inception`."""
-  return os.path.join(cache_root(cache_dir), "inception")
+  return os.path.join(config.cache_root(cache_dir), "inception")
 
 
 def find_inception_weights(weights: Optional[str] = None, *, cache_dir: Optional[str] = None,
