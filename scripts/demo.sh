@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command: a hyperparameter sweep in about 10 minutes on a 2-core CPU, with
+# The README's first command: a hyperparameter sweep in about 4 minutes on a 2-core CPU, with
 # no download beyond the Python packages. Sets up .venv if needed (as scripts/test.sh does),
 # runs the Gaussian-process sweep of configs/studies/quickstart.gin (loss x D normaliser on the
 # built-in triangles, weight-free metrics) with two local workers, then prints the best model
@@ -33,7 +33,7 @@ if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
 fi
 
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-echo "Sweeping $STUDY into $WORKDIR with $PARALLEL workers (about 10 minutes on 2 cores) ..."
+echo "Sweeping $STUDY into $WORKDIR with $PARALLEL workers (about 4 minutes on 2 cores) ..."
 start=$(date +%s)
 .venv/bin/compare_gan sweep --workdir "$WORKDIR" --study "$STUDY" --parallel "$PARALLEL"
 echo "Sweep finished in $(( $(date +%s) - start )) s."

@@ -316,8 +316,31 @@ class Deconv2D(KernelLayer):
     return self._add_bias(out)
 
 def lrelu(x: tf.Tensor, leak: float = 0.2) -> tf.Tensor:
-  """Leaky ReLU `max(x, leak * x)` (reference `lrelu`, leak 0.2 unless an architecture says)."""
-  return tf.maximum(x, leak * x)
+  """Leaky ReLU `max(x, leak * x)` (reference `lrelu`, leak 0.2 unless an architecture says),
+  for 0 <= leak < 1: TensorFlow's fused LeakyRelu forward, one op instead of Mul and Maximum,
+  and one LeakyReluGrad backward instead of GreaterEqual, Select and friends.
+
+  The gradient reads the output y, not the input x (for 0 <= leak < 1, y > 0 exactly where
+  x > 0), so that x, the output of the preceding conv or linear layer and its bias add, is not
+  kept for the backward pass: grappler's remapper can then fuse conv + bias + leaky ReLU (and
+  it fails, logging an error, when the gradient still reads x). At x = 0 exactly the gradient is
+  `leak`, where the reference's `tf.maximum` passed 1 (both subgradients; docs/differences.md).
+  """
+  if not 0.0 <= leak < 1.0:
+    raise ValueError(f"lrelu leak={leak}; valid: 0 <= leak < 1.")
+  return _leaky_relu(x, leak)
+
+
+def _leaky_relu(x: tf.Tensor, leak: float) -> tf.Tensor:
+  @tf.custom_gradient
+  def forward(x):
+    y = tf.nn.leaky_relu(x, alpha=leak)
+
+    def backward(dy):
+      return tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=leak)
+    return y, backward
+  return forward(x)
+
 
 def unpool(x: tf.Tensor) -> tf.Tensor:
   """Zero-insertion 2x up-sampling: out[2i, 2j] = x[i, j], the other three positions 0.

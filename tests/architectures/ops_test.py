@@ -640,3 +640,31 @@ def test_self_attention_and_projection_under_jit():
   proj(h, y)
   np.testing.assert_allclose(_jit(lambda a, b: proj(a, b))(h, y).numpy(), proj(h, y).numpy(),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_lrelu_matches_the_reference_maximum_to_second_order():
+  # The fused op with a gradient that reads the output: the same values, gradients and
+  # gradients of gradients (what gradient penalties differentiate) as tf.maximum(x, 0.2 x).
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.normal(size=[256]).astype(np.float32))
+  w = tf.Variable(rng.normal(size=[256]).astype(np.float32))
+
+  def terms(f):
+    with tf.GradientTape() as outer:
+      with tf.GradientTape() as inner:
+        inner.watch(x)
+        y = tf.reduce_sum(f(x * w) ** 2)
+      g = inner.gradient(y, x)
+      penalty = tf.reduce_sum(g ** 2)
+    return y, g, outer.gradient(penalty, w)
+
+  ours, reference = terms(ops.lrelu), terms(lambda t: tf.maximum(t, 0.2 * t))
+  for a, b in zip(ours, reference):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  with tf.GradientTape() as tape:  # At exactly 0 the gradient is the leak (a subgradient).
+    zero = tf.zeros([3])
+    tape.watch(zero)
+    y = ops.lrelu(zero, 0.3)
+  np.testing.assert_allclose(tape.gradient(y, zero).numpy(), [0.3, 0.3, 0.3])
+  with pytest.raises(ValueError, match="leak=1.5"):
+    ops.lrelu(x, 1.5)
