@@ -280,6 +280,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
     data_position.assign_add(examples_per_step)
     return terms
 
+  # Not converted by autograph: the families' steps spell their tensor control flow out
+  # (tf.cond, tf.where), and converting them cost ~1.5 s of tracing per run.
   @tf.autograph.experimental.do_not_convert
   def replica_step(batches, current_step):
     return model.train_step(batches, current_step, seed_tensor, batch_size)
