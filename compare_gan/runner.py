@@ -446,9 +446,8 @@ def _tournament(model_dir: str, protocol: skill_rating.TournamentProtocol,
                   "give at most that.", run_dir.EXIT_USAGE)
   inference = inference_lib.InferenceModel(info.image_shape, info.num_classes)
   skill_rating.check_players(inference, protocol)  # e.g. a VAE, before counting checkpoints
-  available = checkpoints_lib.list_checkpoints(model_dir)
-  chosen = {s: p for s, p in available.items()
-            if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
+  chosen = checkpoints_lib.at_multiples(checkpoints_lib.list_checkpoints(model_dir),
+                                        eval_every_steps)
   if len(chosen) < 2:
     which = f" at multiples of {eval_every_steps}" if eval_every_steps else ""
     return _error("eval", f"a tournament needs >= 2 checkpoints; {model_dir} has "

@@ -120,7 +120,11 @@ def select_checkpoints(model_dir: str, *, step: Optional[int] = None, all_steps:
   if step is not None or not all_steps:
     found, prefix = run_dir.checkpoint_at(model_dir, step)
     return {found: prefix}
-  available = run_dir.list_checkpoints(model_dir, required=True)
-  chosen = {s: p for s, p in available.items()
-            if not eval_every_steps or (s > 0 and s % eval_every_steps == 0)}
+  chosen = at_multiples(run_dir.list_checkpoints(model_dir, required=True), eval_every_steps)
   return {s: p for s, p in chosen.items() if s not in (skip_steps or set())}
+
+
+def at_multiples(checkpoints: Dict[int, str], every: Optional[int]) -> Dict[int, str]:
+  """The checkpoints {step: prefix} at positive multiples of `every` (all when None), as the
+  reference's `--eval_every_steps` picks them."""
+  return {s: p for s, p in checkpoints.items() if not every or (s > 0 and s % every == 0)}
