@@ -137,8 +137,7 @@ def main() -> None:
       out = os.path.join(tmp, "times.json")
       t = time.perf_counter()
       subprocess.run([sys.executable, __file__, "--_worker", os.path.join(tmp, "run"), out]
-                     + sum((["--gin_bindings", b] for b in extra[1::2]), []),
-                     check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                     + extra, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
       wall = time.perf_counter() - t
       with open(out) as f:
         run = json.load(f)

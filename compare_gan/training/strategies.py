@@ -16,11 +16,11 @@ from typing import Optional
 import tensorflow as tf
 
 from compare_gan import config
-from compare_gan.training.settings import STRATEGIES
+from compare_gan.training import settings
 
 
 def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strategy:
-  """The strategy called `name` (one of STRATEGIES)."""
+  """The strategy called `name` (one of settings.STRATEGIES)."""
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
@@ -47,7 +47,7 @@ def make_strategy(name: str, tpu: Optional[str] = None) -> tf.distribute.Strateg
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
-  raise config.ConfigError(f"Unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}.")
+  raise config.ConfigError(settings.problem("strategy", name))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

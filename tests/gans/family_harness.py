@@ -56,3 +56,13 @@ def step_scalars(model_dir, step: int, into: dict) -> None:
       for value in event.summary.value:
         if event.step == step and not value.tag.startswith(("speed/", "samples", "real")):
           into.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+
+
+def assert_replicas_agree(report: dict, tags) -> None:
+  """A fresh_process_report of one run on 1 and on 2 replicas: `tags` among the first step's
+  scalars, each equal to 1e-5 relative, and the two replicas' weights identical."""
+  assert report["replicas"] == [1, 2]
+  assert set(tags) <= set(report["first_step"])
+  for tag, (one, two) in report["first_step"].items():
+    assert abs(one - two) <= 1e-5 * max(1.0, abs(one)), (tag, one, two)
+  assert report["max_replica_difference"] == 0.0

@@ -25,6 +25,8 @@ import time
 import pandas as pd
 import pytest
 
+import cli_harness  # tests/: pytest puts it on sys.path.
+
 from compare_gan import run_dir
 from compare_gan.sweep import command
 from compare_gan.sweep import driver
@@ -489,15 +491,6 @@ def fake_train(tmp_path, monkeypatch):
   return lambda modes: monkeypatch.setenv("FAKE_TRAIN_MODES", json.dumps(modes))
 
 
-def _snapshot(path):
-  """Every file and directory under `path`: (mtime_ns, content or None)."""
-  out = {}
-  for root, dirs, files in os.walk(path):
-    for name in dirs + files:
-      full = os.path.join(root, name)
-      content = open(full, "rb").read() if os.path.isfile(full) else None
-      out[os.path.relpath(full, path)] = (os.stat(full).st_mtime_ns, content)
-  return out
 
 
 def _meta(workdir):
@@ -536,7 +529,7 @@ def test_a_second_study_on_the_same_trials_dir_is_refused(tmp_path, fake_train, 
   assert command.main(["--workdir", str(tmp_path / "a"), "--study", first,
                        "--trials_dir", trials_dir]) == 0
   (run,) = [os.path.join(trials_dir, name) for name in os.listdir(trials_dir)]
-  before = _snapshot(run)
+  before = cli_harness.snapshot(run)
   other = tmp_path / "other"
   other.mkdir()
   second = _write(other, NS_ONLY.replace("'fake'", "'other'") + ONE_POINT)
@@ -550,7 +543,7 @@ def test_a_second_study_on_the_same_trials_dir_is_refused(tmp_path, fake_train, 
                          f"trial.json has study id {ids[0]} ('fake', ")
   assert f"this study's id is {ids[1]} ({tmp_path / 'b' / 'study.db'})" in line
   assert "new --trials_dir" in line
-  assert _snapshot(run) == before  # config.gin, trial.log, trial.json: untouched.
+  assert cli_harness.snapshot(run) == before  # config.gin, trial.log, trial.json: untouched.
   (trial,) = _trials(str(tmp_path / "b")).values()
   assert (trial["status"], trial["attempts"]) == ("pending", 0)
 
@@ -561,7 +554,7 @@ def test_a_recreated_study_db_does_not_adopt_the_trial_dirs(tmp_path, fake_train
   assert command.main(["--workdir", str(workdir), "--study", study]) == 0
   old_id = _meta(str(workdir))["study_id"]
   (run,) = [str(workdir / "trials" / name) for name in os.listdir(workdir / "trials")]
-  before = _snapshot(run)
+  before = cli_harness.snapshot(run)
   for name in os.listdir(workdir):
     if name.startswith("study.db"):
       os.remove(workdir / name)
@@ -572,7 +565,7 @@ def test_a_recreated_study_db_does_not_adopt_the_trial_dirs(tmp_path, fake_train
   assert old_id != new_id
   assert f"{run} belongs to another study: its trial.json has study id {old_id}" in line
   assert f"this study's id is {new_id}" in line
-  assert _snapshot(run) == before
+  assert cli_harness.snapshot(run) == before
 
 
 def test_a_directory_without_trial_json_is_not_adopted(tmp_path, fake_train, capsys):
@@ -582,12 +575,12 @@ def test_a_directory_without_trial_json_is_not_adopted(tmp_path, fake_train, cap
   (foreign / "checkpoints").mkdir(parents=True)
   (foreign / "checkpoints" / "ckpt-100.index").write_text("another tool's checkpoint")
   (foreign / "config.gin").write_text("train.training_steps = 100\n")
-  before = _snapshot(str(foreign))
+  before = cli_harness.snapshot(str(foreign))
   assert command.main(["--workdir", str(workdir), "--study", study]) == 2
   line = _one_line(capsys.readouterr().err)
   assert (f"{foreign} exists without trial.json (checkpoints, config.gin): another tool or an "
           "older compare_gan wrote it, so it is not adopted") in line
-  assert _snapshot(str(foreign)) == before
+  assert cli_harness.snapshot(str(foreign)) == before
   # Moved aside, the trial runs from scratch.
   os.rename(foreign, tmp_path / "aside")
   assert command.main(["--workdir", str(workdir), "--study", study]) == 0

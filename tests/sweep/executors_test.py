@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+import cli_harness  # tests/: pytest puts it on sys.path.
+
 from compare_gan import run_dir
 from compare_gan.sweep import executors
 
@@ -206,14 +208,6 @@ def test_records_are_what_the_run_directory_reader_reads(tmp_path, fake_python):
 # The run directory's owner (trial.json) and the one-line reason of a failure.
 # ----------------------------------------------------------------------------------------------
 
-def _snapshot(path):
-  out = {}
-  for root, dirs, files in os.walk(path):
-    for name in dirs + files:
-      full = os.path.join(root, name)
-      content = open(full, "rb").read() if os.path.isfile(full) else None
-      out[os.path.relpath(full, path)] = (os.stat(full).st_mtime_ns, content)
-  return out
 
 
 def test_trial_json_is_written_before_the_trial_and_a_resume_keeps_it(tmp_path, fake_python):
@@ -241,14 +235,14 @@ def test_trial_json_is_written_before_the_trial_and_a_resume_keeps_it(tmp_path, 
 def test_another_study_or_config_is_refused_untouched(tmp_path, fake_python, change, message):
   task = _task(tmp_path, fake_python)
   assert executors.run_trial(task)["status"] == "done"
-  before = _snapshot(task["run_dir"])
+  before = cli_harness.snapshot(task["run_dir"])
   result = executors.run_trial(dict(task, identity=dict(task["identity"], **change)))
   assert result["status"] == "refused" and result["returncode"] is None
   assert result["error"].startswith(message.format(run_dir=task["run_dir"]))
   assert result["error"].endswith("Give this sweep a new --trials_dir (or --workdir), or move "
                                   "the directory aside (the trial then starts from scratch).")
   assert "\n" not in result["error"] and result["records"] == []
-  assert _snapshot(task["run_dir"]) == before
+  assert cli_harness.snapshot(task["run_dir"]) == before
 
 
 def test_a_directory_without_trial_json_is_refused_an_empty_one_adopted(tmp_path, fake_python):
@@ -256,13 +250,13 @@ def test_a_directory_without_trial_json_is_refused_an_empty_one_adopted(tmp_path
   os.makedirs(os.path.join(task["run_dir"], "checkpoints"))
   with open(os.path.join(task["run_dir"], "config.gin"), "w") as f:
     f.write("train.training_steps = 5\n")
-  before = _snapshot(task["run_dir"])
+  before = cli_harness.snapshot(task["run_dir"])
   result = executors.run_trial(task)
   assert result["status"] == "refused"
   assert result["error"].startswith(f"{task['run_dir']} exists without trial.json (checkpoints, "
                                     "config.gin): another tool or an older compare_gan wrote "
                                     "it, so it is not adopted")
-  assert _snapshot(task["run_dir"]) == before
+  assert cli_harness.snapshot(task["run_dir"]) == before
   # An empty directory holds nothing to adopt: it becomes the trial's.
   empty = _task(tmp_path, fake_python, trial_id=2)
   os.makedirs(empty["run_dir"])
