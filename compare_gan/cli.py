@@ -7,6 +7,7 @@ command's body lives in its package:
   export, sample   compare_gan/hub/command.py
   sweep            compare_gan/sweep/command.py (grid, random or GP search; local or Dask)
   report           compare_gan/report/command.py
+  cluster          compare_gan/clustering/command.py (k-means labels from a run's D features)
   components       every gin name a config can use (compare_gan/config.py)
 
 Exit status (compare_gan/run_dir.py): 0 success, 1 a runtime failure (a run failed, a
@@ -250,10 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
                  help="classes of a third-party conditional module")
   p.set_defaults(run=_body("compare_gan.hub.command", "sample_command"))
 
-  from compare_gan.sweep import command as sweep_command  # Neither imports TensorFlow.
+  # None of them imports TensorFlow.
+  from compare_gan.clustering import command as cluster_command
   from compare_gan.report import command as report_command
+  from compare_gan.sweep import command as sweep_command
   sweep_command.add_parser(commands)
   report_command.add_parser(commands)
+  cluster_command.add_parser(commands, parents=[_gin_flags(run_config=True)])
 
   p = commands.add_parser("components", help="list the registered gin components")
   p.set_defaults(run=_components)

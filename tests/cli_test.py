@@ -34,7 +34,7 @@ def test_module_entry_point_and_usage_error():
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["eval"], ["export"], ["sample"], ["sweep"],
-                                     ["report"], ["components"]])
+                                     ["report"], ["cluster"], ["components"]])
 def test_every_command_prints_its_help(command, capsys):
   with pytest.raises(SystemExit) as exit_info:
     cli.main(command + ["--help"])
@@ -42,5 +42,6 @@ def test_every_command_prints_its_help(command, capsys):
   out = capsys.readouterr().out
   assert out.startswith("usage: compare_gan")
   if not command:
-    for name in ("train", "eval", "export", "sample", "sweep", "report", "components"):
+    for name in ("train", "eval", "export", "sample", "sweep", "report", "cluster",
+                 "components"):
       assert name in out

@@ -14,7 +14,18 @@ import pytest
 
 # Tracing a two-replica training step costs ~20 s per architecture on 2 CPU cores, so the work
 # is split into parts that pytest-xdist can run side by side, each in its own subprocess.
-ARCHITECTURE_GROUPS = ("resnet19,mlp", "resnet_cifar,infogan", "sndcgan,dcgan")
+ARCHITECTURE_GROUPS = ("resnet19,mlp", "resnet_cifar,infogan", "sndcgan,dcgan",
+                       "resnet_stl,resnet_biggan,resnet_biggan_deep",
+                       pytest.param("resnet30", marks=pytest.mark.slow))  # 128x128 only: ~4 min
+# Architectures that need another image shape than 16x16x3, and gin options (BigGAN's channels
+# and attention for 32x32 at 1/16 width).
+SHAPES = {"mlp": (2,), "resnet30": (128, 128, 3), "resnet_biggan": (32, 32, 3),
+          "resnet_biggan_deep": (32, 32, 3)}
+BIGGAN = ["resnet_biggan.Generator.ch = 64", "resnet_biggan.Discriminator.ch = 64",
+          "resnet_biggan.Generator.blocks_with_attention = 'B2'",
+          "resnet_biggan_deep.Generator.ch = 64", "resnet_biggan_deep.Discriminator.ch = 64"]
+# Conditional ones (CBN in G, projection in D) also exercise the label paths under sync.
+CONDITIONAL = ("resnet_cifar", "resnet_biggan", "resnet_biggan_deep")
 
 
 def _run(part: str) -> dict:
@@ -30,7 +41,8 @@ def _run(part: str) -> dict:
 
 def test_groups_cover_every_architecture():
   from compare_gan import architectures
-  names = [n for group in ARCHITECTURE_GROUPS for n in group.split(",")]
+  groups = [getattr(g, "values", (g,))[0] for g in ARCHITECTURE_GROUPS]
+  names = [n for group in groups for n in group.split(",")]
   assert sorted(names) == sorted(architectures.ARCHITECTURES)
 
 
@@ -71,8 +83,10 @@ def _main(part: str):
   tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   import keras
   from compare_gan import architectures
+  from compare_gan import config
   from compare_gan.architectures import base, normalization
   from compare_gan.gans import losses, penalties
+  config.parse_gin([], BIGGAN)
 
   strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
   out = {"replicas": strategy.num_replicas_in_sync, "architectures": {}}
@@ -96,8 +110,8 @@ def _main(part: str):
   wanted = part.split(":", 1)[1].split(",") if part.startswith("architectures:") else []
   for name in wanted:
     arch = architectures.get_architecture(name)
-    shape = (2,) if name == "mlp" else (16, 16, 3)
-    conditional = name == "resnet_cifar"  # also exercises CBN and the projection under sync
+    shape = SHAPES.get(name, (16, 16, 3))
+    conditional = name in CONDITIONAL
     gopt = base.GeneratorOptions(
         width=0.0625, spectral_norm=True,
         batch_norm_fn=(normalization.conditional_batch_norm if conditional

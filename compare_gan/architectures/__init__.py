@@ -1,7 +1,8 @@
 """Generator/discriminator architectures, their layer ops and normalisers.
 
 Importing this package registers every architecture with gin (`@sndcgan()`, `@dcgan()`,
-`@resnet19()`, `@resnet_cifar()`, `@infogan()`, `@mlp()`) and every normaliser
+`@resnet19()`, `@resnet_cifar()`, `@infogan()`, `@mlp()`, and compare_gan v3's `@resnet_biggan()`,
+`@resnet_biggan_deep()`, `@resnet30()`, `@resnet_stl()`) and every normaliser
 (`@batch_norm`, `@conditional_batch_norm`, `@self_modulated_batch_norm`, `@no_batch_norm`).
 """
 
@@ -15,7 +16,11 @@ from compare_gan.architectures import dcgan
 from compare_gan.architectures import infogan
 from compare_gan.architectures import mlp
 from compare_gan.architectures import resnet19
+from compare_gan.architectures import resnet30
+from compare_gan.architectures import resnet_biggan
+from compare_gan.architectures import resnet_biggan_deep
 from compare_gan.architectures import resnet_cifar
+from compare_gan.architectures import resnet_stl
 from compare_gan.architectures import sndcgan
 
 ARCHITECTURES = base.ARCHITECTURES

@@ -120,14 +120,21 @@ class Generator(_Module):
     self.options = options if options is not None else GeneratorOptions()
     _check_width(self.options.width, "G")
     self.z_dim = int(z_dim)
-    self.conditional = _is_conditional(self.options.batch_norm_fn)
-    if self.conditional and num_classes is None:
+    self.conditional = self.label_conditional(num_classes)
+
+  def label_conditional(self, num_classes: Optional[int]) -> bool:
+    """Whether this generator takes labels y; raises ConfigError for settings that contradict
+    `num_classes`. Here labels reach G only through its normaliser, so G is conditional exactly
+    when `G.batch_norm_fn` is; an architecture with its own label path overrides this."""
+    conditional = _is_conditional(self.options.batch_norm_fn)
+    if conditional and num_classes is None:
       raise config.ConfigError("G.batch_norm_fn is conditional but the data have no labels: give "
                                "num_classes (a labelled dataset) or use @batch_norm.")
-    if num_classes is not None and not self.conditional:
+    if num_classes is not None and not conditional:
       raise config.ConfigError(
           f"num_classes={num_classes} given but the generator ignores labels: set "
           "G.batch_norm_fn = @conditional_batch_norm for a conditional generator.")
+    return conditional
 
   def ch(self, channels: int) -> int:
     return ops.scaled(channels, self.options.width)
@@ -173,18 +180,24 @@ class Discriminator(_Module):
       raise config.ConfigError(
           f"D.batch_norm_fn={self.options.batch_norm_fn.__name__} needs the latent "
           "z, which a discriminator does not see; use @batch_norm or D.layer_norm.")
-    self.conditional = self.options.project_y
-    if self.conditional and num_classes is None:
-      raise config.ConfigError("D.project_y = True needs a labelled dataset (num_classes).")
-    if num_classes is not None and not self.conditional:
-      raise config.ConfigError(
-          f"num_classes={num_classes} given but the discriminator ignores labels: "
-          "set D.project_y = True for a projection discriminator.")
+    self.conditional = self.label_conditional(num_classes)
     self.embedding = None
     if self.conditional:
       self.embedding = ops.Projection(num_classes, use_sn=self.options.spectral_norm,
                                       initializer=self.projection_initializer,
                                       name="embedding_fc")
+
+  def label_conditional(self, num_classes: Optional[int]) -> bool:
+    """Whether this discriminator projects labels y (then the base adds `<embed(y), h>`);
+    raises ConfigError for settings that contradict `num_classes`. Here `D.project_y` decides;
+    an architecture with its own switch overrides this."""
+    if self.options.project_y and num_classes is None:
+      raise config.ConfigError("D.project_y = True needs a labelled dataset (num_classes).")
+    if num_classes is not None and not self.options.project_y:
+      raise config.ConfigError(
+          f"num_classes={num_classes} given but the discriminator ignores labels: "
+          "set D.project_y = True for a projection discriminator.")
+    return self.options.project_y
 
   def ch(self, channels: int) -> int:
     return ops.scaled(channels, self.options.width)

@@ -1,5 +1,5 @@
 """The reference ResNet block (resnet_ops.ResNetBlock) and the table-driven G and D bodies that
-resnet19 and resnet_cifar share.
+resnet19, resnet_cifar, resnet30 and resnet_stl share.
 
 Generator block ("up" or "none"):
     shortcut = conv3x3(unpool(x))                 # always a learnable 3x3 conv shortcut
@@ -17,7 +17,15 @@ where each conv's own scale is "up", "down" or "same".
 `ResNetGenerator` and `ResNetDiscriminator` build these blocks from a subclass's `table()`:
   G: z -> fc_noise -> reshape [B, s0, s0, C0] -> blocks -> BN(final_norm) -> ReLU -> conv3x3
      (final_conv) -> C -> sigmoid.
-  D: x -> blocks -> ReLU -> global mean pool -> disc_final_fc -> 1.
+  D: x -> [conv3x3 color_conv] -> blocks -> ReLU -> global mean pool -> disc_final_fc -> 1.
+Class attributes select the variants of the reference's other ResNets (resnet30, resnet_stl):
+whether fc_noise/final_conv follow the spectral-norm switch, whether G has the final BN and ReLU,
+D's stem conv and D's head (mean pool, or flatten as resnet30).
+
+The block, G and D define an empty `build`: each sub-layer creates its variables at its own
+first call. Without it Keras builds an unbuilt layer by first tracing its whole `call` on
+symbolic inputs, so the first (eager) call ran every op twice; for a tiny ResNet30 with spectral
+norm that tracing was ~3/4 of the build time. Variables, their paths and values are unchanged.
 """
 
 from typing import NamedTuple, Optional, Sequence, Tuple
@@ -59,6 +67,9 @@ class ResNetBlock(keras.layers.Layer):
     if not self.is_gen_block:
       self.ln1 = module.layer_norm("ln1")
       self.ln2 = module.layer_norm("ln2")
+
+  def build(self, input_shape):
+    del input_shape  # sub-layers build at their first call (module docstring)
 
   def call(self, x, z=None, y=None, training=None):
     def normalize(h, bn, ln):
@@ -102,17 +113,29 @@ class GeneratorTable(NamedTuple):
 class ResNetGenerator(base.Generator):
   """ResNet generator body; subclasses implement `table()` (see the module docstring)."""
 
+  # Whether fc_noise and final_conv are spectrally normalised with G.spectral_norm (resnet19,
+  # resnet_cifar). The reference resnet30 and resnet_stl create both without `use_sn`, so SN
+  # there covers the blocks only.
+  end_layers_spectral_norm: bool = True
+  # Whether BN(final_norm) -> ReLU precede final_conv; resnet30 goes from its last block
+  # straight to the conv.
+  final_norm_relu: bool = True
+
   def __init__(self, image_shape: Sequence[int], **kwargs):
     super().__init__(image_shape, **kwargs)
     sn = self.options.spectral_norm
+    end_sn = sn and self.end_layers_spectral_norm
     table = self.table()
     side, channels = table.seed_side, table.blocks[0].in_channels
     self.seed_shape = [side, side, channels]
-    self.fc_noise = ops.Linear(side * side * channels, use_sn=sn, name="fc_noise")
+    self.fc_noise = ops.Linear(side * side * channels, use_sn=end_sn, name="fc_noise")
     self.blocks = [ResNetBlock(self, b.in_channels, b.out_channels, b.scale, name=b.name)
                    for b in table.blocks]
-    self.final_norm = self.norm("final_norm")
-    self.final_conv = ops.Conv2D(self.image_shape[-1], 3, use_sn=sn, name="final_conv")
+    self.final_norm = self.norm("final_norm") if self.final_norm_relu else None
+    self.final_conv = ops.Conv2D(self.image_shape[-1], 3, use_sn=end_sn, name="final_conv")
+
+  def build(self, input_shape):
+    del input_shape  # sub-layers build at their first call (module docstring)
 
   def table(self) -> GeneratorTable:
     """The seed side and blocks for `self.image_shape` and `self.options`."""
@@ -123,29 +146,55 @@ class ResNetGenerator(base.Generator):
     h = tf.reshape(self.fc_noise(z, training=training), [-1] + self.seed_shape)
     for block in self.blocks:
       h = block(h, z=z, y=y, training=training)
-    h = tf.nn.relu(self.final_norm(h, z=z, y=y, training=training))
+    if self.final_norm is not None:
+      h = tf.nn.relu(self.final_norm(h, z=z, y=y, training=training))
     return tf.nn.sigmoid(tf.cast(self.final_conv(h, training=training), tf.float32))
+
+
+_HEADS = ("mean", "flatten")
 
 
 class ResNetDiscriminator(base.Discriminator):
   """ResNet discriminator body; subclasses implement `table()` (see the module docstring)."""
 
+  # How the last feature map [B, h, w, C] becomes the features fed to disc_final_fc:
+  # "mean": ReLU, then the mean over h and w ([B, C]; resnet19, resnet_cifar, resnet_stl);
+  # "flatten": reshaped as is, without a ReLU ([B, h*w*C]; resnet30).
+  head: str = "mean"
+
   def __init__(self, image_shape: Sequence[int], **kwargs):
     super().__init__(image_shape, **kwargs)
+    if self.head not in _HEADS:
+      raise ValueError(f"{type(self).__name__}.head={self.head!r} is not one of {_HEADS}.")
+    stem = self.stem_channels()
+    # The reference's resnet30 `color_conv` is created without `use_sn`: never SN.
+    self.stem = None if stem is None else ops.Conv2D(stem, 3, use_sn=False, name="color_conv")
     self.blocks = [ResNetBlock(self, b.in_channels, b.out_channels, b.scale, name=b.name)
                    for b in self.table()]
     self.final_fc = ops.Linear(1, use_sn=self.options.spectral_norm, name="disc_final_fc")
 
+  def build(self, input_shape):
+    del input_shape  # sub-layers build at their first call (module docstring)
+
   def table(self) -> Sequence[BlockSpec]:
-    """The blocks for `self.image_shape` and `self.options`; the first takes the image."""
+    """The blocks for `self.image_shape` and `self.options`; the first takes the image, or the
+    stem's output when `stem_channels()` is not None."""
     raise NotImplementedError
+
+  def stem_channels(self) -> Optional[int]:
+    """Output channels of a 3x3 conv (`color_conv`, never SN) applied to the image before the
+    first block; None (the default) for no such conv."""
+    return None
 
   def discriminate(self, x: tf.Tensor, y: Optional[tf.Tensor],
                    training) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Images x [B, H, W, C] -> (logits [B, 1], pooled features [B, F]); `base` adds the
-    projection of y."""
-    h = x
+    """Images x [B, H, W, C] -> (logits [B, 1], features [B, F]); `base` adds the projection
+    of y. F is the last block's channels ("mean" head) or h*w*channels ("flatten")."""
+    h = x if self.stem is None else self.stem(x, training=training)
     for block in self.blocks:
       h = block(h, training=training)
-    h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+    if self.head == "mean":
+      h = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+    else:
+      h = tf.reshape(h, [-1, h.shape[1] * h.shape[2] * h.shape[3]])
     return self.final_fc(h, training=training), h

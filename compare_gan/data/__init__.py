@@ -16,12 +16,18 @@ built-in procedural data); this module names them.
 | fashion_mnist     | tfds, in memory      | 28,28,1   | 10      | train / test             | 10000|
 | cifar10           | tfds, in memory      | 32,32,3   | 10      | train / test             | 10000|
 | celeb_a           | tfds, streamed       | 64,64,3   | None    | train / test             | 10000|
+| imagenet_64       | tfds imagenet2012,   | 64,64,3   | 1000    | train / validation       | 50000|
+| imagenet_128      |   streamed (manual   | 128,128,3 | 1000    | train / validation       | 50000|
+| imagenet_256      |   download)          | 256,256,3 | 1000    | train / validation       | 50000|
 | celeb_a_hq_128    | tfds celeb_a_hq/128  | 128,128,3 | None    | tfds train 0-90%/90-100% | 3000 |
 | lsun_bedroom_128  | tfds lsun/bedroom    | 128,128,3 | None    | tfds train 0-99%/99-100% | 30000|
 | triangles/squares | generated polygons   | 28,28,1   | None    | [0, 60k) / [60k, 70k)    | 10000|
 | ring8, grid25     | generated 2-D points | 2         | None    | [0, 100k) / [100k, 110k) | 10000|
 | image_folder      | image files (gin)    | r,r,C     | None    | train / test (fraction)  | <=10k|
 | tfrecord          | TFRecord glob (gin)  | r,r,C     | gin     | train / test (2nd glob)  | <=10k|
+ImageNet (data/imagenet.py) crops by gin `train_imagenet_transform.crop_method` ("distorted",
+a random square of 50-100 % of the area; "random", "middle", "none") and
+`eval_imagenet_transform.crop_method` ("middle"), then resizes as TF1 did.
 Polygons also have split "val" = [70k, 80k) (the reference's 80,000 instances); celeb_a and lsun
 also expose tfds "validation". `fashion-mnist` and `lsun-bedroom` are the reference's spellings.
 Percentage boundaries are `round(total * fraction)`, so the two sides never overlap.
@@ -34,6 +40,16 @@ Preprocessing (reference section 7): uint8 / 255. celeb_a: `tf.image.resize_with
 which is TF1's `tf.image.resize_images` (plain `tf.image.resize` uses half-pixel centres and
 shifts the images, hence FID). lsun: centre crop_or_pad to 128x128, no resize. image_folder and
 tfrecord: centre crop to a square, then `tf.image.resize(bilinear, antialias=True)`.
+
+Labels other than a dataset's own (data/base.py and data/label_files.py): gin
+`dataset.labeled_fraction` f in (0, 1] keeps the labels of about f of the training examples (a
+keyed hash of each example's key with `dataset.labeled_seed`; the same subset in every epoch,
+after resume and for every training seed) and gives the others -1 ("unlabelled", as S3GAN
+reads it); eval passes keep all labels. `dataset.label_file = 'labels.npz'` replaces the labels
+of every split by example key (ImageNet: tfds file_name; the in-memory and generated datasets:
+"<split>:<offset>"), -1 for an example the file does not name, and `info.num_classes` becomes
+the file's. `info.labels` records fraction, seed, rule, file path and sha256 for the protocol
+card. The streaming datasets other than ImageNet have no example keys and refuse both.
 
 TFDS data are never downloaded here: a missing dataset raises at construction with the command
 that prepares it (`tfds build NAME --data_dir DIR`). Bad files fail with one line naming the file
@@ -51,6 +67,8 @@ import tensorflow as tf
 
 from compare_gan import config
 from compare_gan.data import base
+from compare_gan.data import imagenet
+from compare_gan.data import label_files
 from compare_gan.data import random_access
 from compare_gan.data import streaming
 from compare_gan.data import synthetic
@@ -62,7 +80,8 @@ from compare_gan.data import tfds as tfds_access
 
 DatasetBuilder = Callable[..., base.Dataset]
 DATASETS: Dict[str, DatasetBuilder] = {}
-STREAMING_DATASETS = ("celeb_a", "celeb_a_hq_128", "lsun_bedroom_128", "tfrecord")
+STREAMING_DATASETS = ("celeb_a", "celeb_a_hq_128", "lsun_bedroom_128", "tfrecord") + tuple(
+    f"imagenet_{r}" for r in imagenet.RESOLUTIONS)
 
 
 def register_dataset(name: str, builder: DatasetBuilder) -> None:
@@ -73,7 +92,9 @@ def register_dataset(name: str, builder: DatasetBuilder) -> None:
 
 
 def build_dataset(name: str, *, seed: int = base.DEFAULT_SEED, tfds_data_dir: Optional[str] = None,
-                  shuffle_window: Optional[int] = None, **options) -> base.Dataset:
+                  shuffle_window: Optional[int] = None, labeled_fraction: float = 1.0,
+                  labeled_seed: int = 0, label_file: Optional[str] = None,
+                  **options) -> base.Dataset:
   """The registered dataset `name`, without gin (options go to the builder, e.g. `path=`).
 
   Args:
@@ -84,10 +105,15 @@ def build_dataset(name: str, *, seed: int = base.DEFAULT_SEED, tfds_data_dir: Op
       ignore it.
     shuffle_window: block size of the streaming sources' shuffle (None: 10000); an error for
       random-access sources, whose epochs are exact permutations.
+    labeled_fraction: share in (0, 1] of the training examples that keep their label (see the
+      module docstring); 1.0 keeps all.
+    labeled_seed: seed of that subset.
+    label_file: a label file (data/label_files.py) replacing the labels by key, or None.
     **options: builder-specific arguments (`image_folder`, `tfrecord`).
 
   Raises:
-    ValueError: unknown name (listing the registered ones) or bad options.
+    ValueError: unknown name (listing the registered ones), bad options, a label file that is
+      invalid or made for other data, or a labelled fraction the dataset cannot take.
     FileNotFoundError: data not found (with how to prepare it).
   """
   try:
@@ -95,17 +121,25 @@ def build_dataset(name: str, *, seed: int = base.DEFAULT_SEED, tfds_data_dir: Op
   except (KeyError, TypeError):
     raise config.ConfigError(f"Unknown dataset {name!r}; registered datasets: {sorted(DATASETS)}."
                              ) from None
-  return builder(seed=seed, tfds_data_dir=tfds_data_dir, shuffle_window=shuffle_window,
-                 **options)
+  base.check_labeled_subset(labeled_fraction, labeled_seed)
+  dataset = builder(seed=seed, tfds_data_dir=tfds_data_dir, shuffle_window=shuffle_window,
+                    **options)
+  if labeled_fraction != 1.0 or label_file is not None:
+    label_files.relabel(dataset, labeled_fraction=labeled_fraction, labeled_seed=labeled_seed,
+                        label_file=label_file)
+  return dataset
 
 
 @gin.configurable("dataset")
 def get_dataset(name: str = gin.REQUIRED, seed: int = base.DEFAULT_SEED,
                 tfds_data_dir: Optional[str] = None,
-                shuffle_window: Optional[int] = None) -> base.Dataset:
-  """`build_dataset` configured by gin: `dataset.name = 'cifar10'`, `dataset.seed = 547`."""
+                shuffle_window: Optional[int] = None, labeled_fraction: float = 1.0,
+                labeled_seed: int = 0, label_file: Optional[str] = None) -> base.Dataset:
+  """`build_dataset` configured by gin: `dataset.name = 'cifar10'`, `dataset.seed = 547`,
+  `dataset.labeled_fraction = 0.1`, `dataset.label_file = 'clusters.npz'`."""
   return build_dataset(name, seed=seed, tfds_data_dir=tfds_data_dir,
-                       shuffle_window=shuffle_window)
+                       shuffle_window=shuffle_window, labeled_fraction=labeled_fraction,
+                       labeled_seed=labeled_seed, label_file=label_file)
 
 
 def _no_shuffle_window(name: str, shuffle_window: Optional[int]) -> None:
@@ -387,6 +421,8 @@ register_dataset("lsun_bedroom_128", _streaming_tfds(
     splits={"train": ("train", 0.0, 0.99), "test": ("train", 0.99, 1.0),
             "validation": ("validation", 0.0, 1.0)},
     eval_split="test", eval_size=30000, decode=_lsun_crop, finish=base.to_unit_float))
+for _resolution in imagenet.RESOLUTIONS:
+  register_dataset(f"imagenet_{_resolution}", imagenet.imagenet(_resolution))
 for _name, _n_vertices in (("triangles", 3), ("squares", 4)):
   register_dataset(_name, _generated(_name, (28, 28, 1), _POLYGON_SPLITS, _polygons(_n_vertices),
                                      levels=_POLYGON_LEVELS,

@@ -25,6 +25,22 @@ Two kinds of source:
   whole files by their counted lengths, then `skip` within one file). Several input pipelines
   each read the whole stream and keep their own positions (n-fold read cost, no extra memory).
 
+Random preprocessing (ImageNet's random crops) is stateless too: the draws for the example at
+global stream position p use the seed `draw_seed(train seed, p)` (eval passes: the dataset seed and
+the example's offset in the split), so a resumed stream crops every example as the uninterrupted
+one did, and an example is cropped afresh in every epoch.
+
+Labels other than the dataset's own (`Dataset.relabel`, gin `dataset.labeled_fraction`,
+`dataset.labeled_seed`, `dataset.label_file`) work on *example keys*: a string naming an example
+independently of any order (tfds `file_name` for ImageNet, `"<split>:<offset>"` for the
+random-access sources; `Dataset.key_space`). A label file replaces the labels of every split by
+key, an example absent from it getting -1 ("unlabelled"). A labelled fraction f < 1 then keeps
+the label of a training example exactly when `labeled_mask` says so (LABELED_FRACTION_RULE): a
+keyed hash of its key, so the subset is the same in every epoch, after any resume and for any
+training seed, and holds about f*N examples (a binomial count: f*N +- 3 sqrt(N f (1-f)) almost
+surely). The others read -1, which S3GAN takes for "unlabelled". Eval passes keep every label.
+`DatasetInfo.labels` records all of it for the protocol card.
+
 Bad data. What can be checked cheaply is checked when a dataset is built, as a ValueError of
 one line (the first bytes of every image file, the feature keys of a TFRecord's first record).
 What only decoding finds (a truncated or corrupt image) fails inside the pipeline: the graph
@@ -68,6 +84,8 @@ class DatasetInfo:
     eval_size: examples of `eval_split` the metrics use (reference `eval_test_samples`, capped at
       the split's size).
     num_train_examples: size of `train_split` (None if unknown).
+    labels: where the labels come from when not all of them are the dataset's own (a labelled
+      fraction, a label file), or None.
   """
   name: str
   image_shape: Tuple[int, ...]
@@ -76,6 +94,97 @@ class DatasetInfo:
   eval_split: str
   eval_size: int
   num_train_examples: Optional[int]
+  labels: Optional["LabelSource"] = None
+
+
+# Key of the keyed hash behind `labeled_mask` (second word; the first is dataset.labeled_seed).
+_LABELED_SALT = 0x1ABE1ED
+_HASH_BUCKETS = 1 << 32
+LABELED_FRACTION_RULE = (
+    "a training example keeps its label iff SipHash-2-4 of its key (tf.strings."
+    f"to_hash_bucket_strong, key [labeled_seed, {_LABELED_SALT:#x}]) mod 2^32 < "
+    "round(labeled_fraction * 2^32); the others read -1")
+MISSING_KEY_LABEL = -1  # The label of an example that a label file does not name.
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSource:
+  """How the labels differ from all of the dataset's own (`DatasetInfo.labels`; see the module
+  docstring).
+
+  Attributes:
+    labeled_fraction: f in (0, 1], gin `dataset.labeled_fraction`: about f of the training
+      examples keep a label, chosen by LABELED_FRACTION_RULE.
+    labeled_seed: gin `dataset.labeled_seed`, the hash key of that choice.
+    label_file: gin `dataset.label_file`: the label file replacing the labels by key, or None.
+    label_file_sha256: sha256 of that file's bytes.
+    label_file_classes: its num_classes (then `DatasetInfo.num_classes`).
+    label_file_keys: how many examples it names.
+  """
+  labeled_fraction: float = 1.0
+  labeled_seed: int = 0
+  label_file: Optional[str] = None
+  label_file_sha256: Optional[str] = None
+  label_file_classes: Optional[int] = None
+  label_file_keys: Optional[int] = None
+
+  def card(self) -> dict:
+    """The JSON-able facts a protocol card shows."""
+    card = dict(labeled_fraction=self.labeled_fraction, labeled_seed=self.labeled_seed)
+    if self.labeled_fraction < 1.0:
+      card["rule"] = LABELED_FRACTION_RULE
+    if self.label_file is not None:
+      card.update(label_file=self.label_file, label_file_sha256=self.label_file_sha256,
+                  label_file_classes=self.label_file_classes,
+                  label_file_keys=self.label_file_keys,
+                  missing_keys=f"label {MISSING_KEY_LABEL} (unlabelled)")
+    return card
+
+
+def check_labeled_subset(fraction: float, seed: int) -> Tuple[float, int]:
+  """(fraction, seed) of gin `dataset.labeled_fraction` and `dataset.labeled_seed`, checked.
+
+  Raises:
+    ConfigError: a fraction outside (0, 1] or a seed outside [0, 2^63) (the hash key's range).
+  """
+  if (isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer,
+                                                              np.floating))
+      or not 0.0 < fraction <= 1.0):
+    raise config.ConfigError(f"dataset.labeled_fraction must be a number in (0, 1]; got "
+                             f"{fraction!r}.")
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 1 << 63:
+    raise config.ConfigError(f"dataset.labeled_seed must be an integer in [0, 2^63); got "
+                             f"{seed!r}.")
+  return float(fraction), int(seed)
+
+
+def labeled_mask(keys: tf.Tensor, fraction: float, seed: int) -> tf.Tensor:
+  """Which examples keep their label: string keys [b] -> bool [b] (LABELED_FRACTION_RULE).
+
+  A pure function of (key, fraction, seed): independent of order, epoch, resume and training
+  seed. The count over N keys is Binomial(N, fraction) for a good hash.
+  """
+  buckets = tf.strings.to_hash_bucket_strong(keys, _HASH_BUCKETS, key=[int(seed), _LABELED_SALT])
+  return buckets < tf.constant(round(float(fraction) * _HASH_BUCKETS), tf.int64)
+
+
+# Second word of the stateless seeds of per-example preprocessing draws (random crops), in the
+# training stream and in eval passes.
+_TRAIN_DRAW_SALT = 0xC209
+_EVAL_DRAW_SALT = 0xE7A1
+
+
+def draw_seed(seed: int, position: tf.Tensor, *, training: bool) -> tf.Tensor:
+  """The stateless seed int64 [2] of one example's random preprocessing.
+
+  `position`: int64 scalar, the global stream position (training: `seed` is the train seed) or
+  the offset in the split (eval passes: `seed` is the dataset seed). Different positions give
+  independent draws (`stateless_fold_in`).
+  """
+  # Seeds are int64 words: a seed of 2^63 or more (possible for generated data) wraps around.
+  salt = _TRAIN_DRAW_SALT if training else _EVAL_DRAW_SALT
+  base_seed = tf.constant([int(seed) % (1 << 63), salt], tf.int64)
+  return tf.random.experimental.stateless_fold_in(base_seed, tf.cast(position, tf.int64))
 
 
 def positive_int(name: str, value) -> int:
@@ -107,6 +216,11 @@ class Dataset:
     self._name = name
     self._seed = int(seed)
     self._info: Optional[DatasetInfo] = None
+    self._label_table: Optional[tf.lookup.StaticHashTable] = None
+    self._labeled_fraction = 1.0
+    self._labeled_seed = 0
+    self._relabelled = False
+    self._labels_required_by: Optional[str] = None
 
   @property
   def info(self) -> DatasetInfo:
@@ -132,6 +246,87 @@ class Dataset:
 
   def _split_size(self, split: str) -> int:
     raise NotImplementedError
+
+  def split_size(self, split: str) -> int:
+    """Examples in `split` (ValueError for an unknown split, listing the valid ones)."""
+    return self._split_size(self._check_split(split))
+
+  @property
+  def key_space(self) -> Optional[str]:
+    """What this dataset's example keys are (see the module docstring), e.g. "tfds imagenet2012
+    file_name"; None when it has no stable keys (then it cannot be relabelled)."""
+    return None
+
+  def _check_keys(self, keys: np.ndarray) -> None:
+    """Raises ConfigError when `keys` (str [n], unique) cannot be keys of this dataset. Sources
+    whose keys are known without reading the data check them all; the default checks none."""
+    del keys
+
+  def relabel(self, source: "LabelSource", keys: Optional[np.ndarray] = None,
+              labels: Optional[np.ndarray] = None) -> None:
+    """Gives the dataset labels other than its own (see the module docstring). Call it once,
+    before building pipelines.
+
+    Args:
+      source: the labelled fraction and seed, and the label file's facts (when `keys` is set).
+      keys: str [n], unique example keys of a label file, or None.
+      labels: int [n] in [-1, source.label_file_classes), the file's labels of `keys`.
+
+    Raises:
+      ConfigError: the dataset has no example keys, a fraction < 1 of a dataset without labels
+        or a bad fraction or seed, or keys that name no example of this dataset.
+    """
+    if self._relabelled:
+      raise ValueError(f"Dataset {self._name!r} is relabelled already.")
+    what = ("dataset.labeled_fraction" if keys is None else "dataset.label_file")
+    if self.key_space is None:
+      raise config.ConfigError(
+          f"{what} needs stable example keys, which dataset {self._name!r} does not have; it "
+          "applies to the imagenet_* datasets and the in-memory and generated ones (mnist, "
+          "cifar10, triangles, ...).")
+    fraction, seed = check_labeled_subset(source.labeled_fraction, source.labeled_seed)
+    if keys is None and self.info.num_classes is None:
+      raise config.ConfigError(
+          f"dataset.labeled_fraction = {fraction} needs labels, and dataset {self._name!r} "
+          "has none; give it labels with dataset.label_file.")
+    num_classes = self.info.num_classes
+    if keys is not None:
+      self._check_keys(keys)
+      with tf.device("/cpu:0"):
+        self._label_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.string),
+                                                tf.constant(labels, tf.int32)),
+            default_value=MISSING_KEY_LABEL)
+      num_classes = source.label_file_classes
+    self._labeled_fraction, self._labeled_seed = float(fraction), int(seed)
+    self._info = dataclasses.replace(self.info, num_classes=num_classes, labels=source)
+    self._relabelled = True
+
+  def require_labels(self, consumer: str) -> None:
+    """Makes the training stream fail, with one line naming the example, on an example that
+    has no label (-1: a label file does not name it or gives it -1). `consumer` names what needs
+    every label, e.g. "a conditional ModularGAN"; call before building pipelines."""
+    self._labels_required_by = consumer
+
+  def _apply_labels(self, batch: Batch, *, training: bool, keep_keys: bool = False) -> Batch:
+    """A batch carrying "keys" (str [b]) -> its labels by key (the label file), masked to the
+    labelled subset in the training stream; "keys" dropped unless `keep_keys`."""
+    batch = dict(batch)
+    keys = batch["keys"] if keep_keys else batch.pop("keys")
+    if self._label_table is not None:
+      batch["labels"] = self._label_table.lookup(keys)
+    if training and self._labeled_fraction < 1.0:
+      batch["labels"] = tf.where(labeled_mask(keys, self._labeled_fraction, self._labeled_seed),
+                                 batch["labels"], MISSING_KEY_LABEL)
+    if training and self._labels_required_by is not None:
+      missing = tf.where(batch["labels"] < 0)[:, 0]
+      first = tf.gather(keys, missing[:1])
+      batch = assert_input(tf.size(missing) == 0, tf.strings.join([
+          "training example ", tf.strings.reduce_join(first), " has no label in ",
+          tf.constant(str(self._info.labels.label_file if self._info.labels else None)),
+          f" (label -1), and {self._labels_required_by} needs every label; label every "
+          "example or train a family that takes unlabelled examples (@S3GAN)"]), batch)
+    return batch
 
   def _check_split(self, split: str) -> str:
     if split not in self.splits:
@@ -182,7 +377,9 @@ class Dataset:
     ds = self._train_batches(
         seed=int(seed), first_batch=int(start_position) // global_batch,
         global_batch=global_batch, begin=pipeline_id * local_replicas * b,
-        local_replicas=local_replicas, batch_size=b)
+        local_replicas=local_replicas, batch_size=b, with_keys=self._relabelled)
+    if self._relabelled:
+      ds = parallel_map(ds, lambda batch: self._apply_labels(batch, training=True))
     return ds.with_options(_pipeline_options()).prefetch(tf.data.AUTOTUNE)
 
   def eval_input(self, *, batch_size: int, split: Optional[str] = None,
@@ -200,6 +397,24 @@ class Dataset:
     Raises:
       ValueError: unknown split, or num_examples larger than the split.
     """
+    return self._eval_pass(batch_size, split, num_examples, keep_keys=False)
+
+  def keyed_eval_input(self, *, batch_size: int, split: Optional[str] = None,
+                       num_examples: Optional[int] = None) -> tf.data.Dataset:
+    """`eval_input` whose elements also hold "keys": str [b], the examples' keys.
+
+    Raises:
+      ConfigError: the dataset has no example keys (`key_space` is None).
+      ValueError: as `eval_input`.
+    """
+    if self.key_space is None:
+      raise config.ConfigError(
+          f"Dataset {self._name!r} has no stable example keys; keyed passes (label files, "
+          "`compare_gan cluster`) work on the imagenet_* datasets and the in-memory and "
+          "generated ones (mnist, cifar10, triangles, ...).")
+    return self._eval_pass(batch_size, split, num_examples, keep_keys=True)
+
+  def _eval_pass(self, batch_size, split, num_examples, keep_keys: bool) -> tf.data.Dataset:
     batch_size = positive_int("batch_size", batch_size)
     split = self._check_split(self.info.eval_split if split is None else split)
     size = self._split_size(split)
@@ -210,14 +425,21 @@ class Dataset:
       if n > size:
         raise ValueError(f"Split {split!r} of dataset {self.info.name!r} has {size} examples; "
                          f"num_examples={n} asked for more.")
-    ds = self._eval_batches(split, n, batch_size)
+    with_keys = keep_keys or self._relabelled
+    ds = self._eval_batches(split, n, batch_size, with_keys=with_keys)
+    if with_keys:
+      ds = parallel_map(ds, lambda batch: self._apply_labels(batch, training=False,
+                                                             keep_keys=keep_keys))
     return ds.with_options(_pipeline_options()).prefetch(tf.data.AUTOTUNE)
 
   def _train_batches(self, *, seed: int, first_batch: int, global_batch: int, begin: int,
-                     local_replicas: int, batch_size: int) -> tf.data.Dataset:
+                     local_replicas: int, batch_size: int, with_keys: bool) -> tf.data.Dataset:
+    """The training batches (see `train_input`); with "keys" str [b] when `with_keys`."""
     raise NotImplementedError
 
-  def _eval_batches(self, split: str, num_examples: int, batch_size: int) -> tf.data.Dataset:
+  def _eval_batches(self, split: str, num_examples: int, batch_size: int,
+                    with_keys: bool) -> tf.data.Dataset:
+    """The eval pass (see `eval_input`); with "keys" str [b] when `with_keys`."""
     raise NotImplementedError
 
 

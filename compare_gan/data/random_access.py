@@ -80,14 +80,45 @@ class RandomAccessDataset(base.Dataset):
   def splits(self) -> Tuple[str, ...]:
     return tuple(self._split_sizes)
 
+  @property
+  def key_space(self) -> str:
+    return f"{self.info.name} <split>:<offset>"
+
   def _split_size(self, split: str) -> int:
     return self._split_sizes[self._check_split(split)]
+
+  def _check_keys(self, keys: np.ndarray) -> None:
+    """Every key must be "<split>:<offset>" of an example of this dataset."""
+    for key in keys:
+      split, _, offset = str(key).rpartition(":")
+      if (split not in self._split_sizes or not offset.isdigit() or str(int(offset)) != offset
+          or int(offset) >= self._split_sizes[split]):
+        sizes = ", ".join(f"{name}:0..{size - 1}" for name, size in self._split_sizes.items())
+        raise config.ConfigError(
+            f"dataset.label_file: key {str(key)!r} names no example of dataset "
+            f"{self.info.name!r}, whose keys are <split>:<offset> ({sizes}); was the file "
+            "made for another dataset?")
 
   def _batches(self, split: str, offsets: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
     raise NotImplementedError
 
+  def _keyed(self, split: str, offsets: tf.data.Dataset, batch_size: int,
+             with_keys: bool) -> tf.data.Dataset:
+    """`_batches`, plus "keys" "<split>:<offset>" when `with_keys`. The offsets dataset is a
+    pure function of its position, so a second copy of it zipped beside the batches gives the
+    same offsets."""
+    ds = self._batches(split, offsets, batch_size)
+    if not with_keys:
+      return ds
+
+    def add_keys(offsets_batch, batch):
+      keys = tf.strings.join([f"{split}:", tf.strings.as_string(offsets_batch)])
+      return dict(batch, keys=keys)
+
+    return base.parallel_map(tf.data.Dataset.zip(offsets, ds), add_keys)
+
   def _train_batches(self, *, seed, first_batch, global_batch, begin, local_replicas,
-                     batch_size):
+                     batch_size, with_keys):
     n = self._split_size(self.info.train_split)
     count = local_replicas * batch_size
 
@@ -97,11 +128,11 @@ class RandomAccessDataset(base.Dataset):
       return tf.reshape(shuffled, [local_replicas, batch_size])
 
     ds = tf.data.Dataset.counter(first_batch, dtype=tf.int64).map(offsets).unbatch()
-    return self._batches(self.info.train_split, ds, batch_size)
+    return self._keyed(self.info.train_split, ds, batch_size, with_keys)
 
-  def _eval_batches(self, split, num_examples, batch_size):
+  def _eval_batches(self, split, num_examples, batch_size, with_keys):
     offsets = tf.data.Dataset.range(num_examples).batch(batch_size)
-    return self._batches(split, offsets, batch_size)
+    return self._keyed(split, offsets, batch_size, with_keys)
 
 
 class InMemoryDataset(RandomAccessDataset):
@@ -120,6 +151,7 @@ class InMemoryDataset(RandomAccessDataset):
                load: Callable[[str], Tuple[np.ndarray, Optional[np.ndarray]]]):
     super().__init__(info, seed=seed, split_sizes=split_sizes)
     self._load = load
+    self._own_classes = info.num_classes  # `relabel` may change info's, never the source's.
     self._tensors: Dict[str, Tuple[tf.Tensor, Optional[tf.Tensor]]] = {}
     self._lock = threading.Lock()
 
@@ -131,9 +163,9 @@ class InMemoryDataset(RandomAccessDataset):
           raise ValueError(f"Dataset {self.info.name!r}, split {split!r}: loaded images of "
                            f"shape {images.shape}; expected "
                            f"{(self._split_size(split), *self.info.image_shape)}.")
-        if (labels is None) != (self.info.num_classes is None):
+        if (labels is None) != (self._own_classes is None):
           raise ValueError(f"Dataset {self.info.name!r}: labels must be loaded exactly when "
-                           f"num_classes ({self.info.num_classes}) is set.")
+                           f"num_classes ({self._own_classes}) is set.")
         with tf.device("/cpu:0"):
           self._tensors[split] = (
               tf.constant(images),

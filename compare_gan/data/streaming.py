@@ -1,6 +1,7 @@
-"""Streaming input pipelines (tfds celeb_a / celeb_a_hq / lsun, TFRecord globs): records read
-in their stored order and shuffled within blocks, resumable from a position (see
-`compare_gan/data/base.py` for the contract). TFDS access never downloads: a missing
+"""Streaming input pipelines (tfds celeb_a / celeb_a_hq / lsun / imagenet2012 (its
+preprocessing in data/imagenet.py), TFRecord globs): records read in their stored order and
+shuffled within blocks, resumable from a position (see `compare_gan/data/base.py` for the
+contract; random preprocessing is keyed by each record's global stream position). TFDS access never downloads: a missing
 dataset is an error saying how to prepare it. A TFRecord source checks its first record when it
 is built (`check_first_record`): a wrong `tfrecord.image_key` or `tfrecord.label_key` is a
 one-line ValueError naming the setting, the file and the features the record does have.
@@ -28,7 +29,10 @@ class StreamingDataset(base.Dataset):
 
   Subclasses implement `splits`, `_split_size`, `_read_records(split, start)` (the split's
   records from record `start` on, in stored order, as dicts of scalars, still encoded),
-  `_decode(record)` (one example, fixed shape) and optionally `_finish(batch)` (per batch).
+  `_decode(record, draw_seed, training)` (one example, fixed shape; `draw_seed` int64 [2] seeds
+  its random preprocessing, `base.draw_seed`) and optionally `_finish(batch)` (per batch,
+  passing on entries it does not change). A source with example keys (`key_space`) gives each
+  record its key under "key"; the decoded examples then carry it as "keys" where asked.
   """
 
   def __init__(self, *, name: str, seed: int, shuffle_window: int):
@@ -38,8 +42,13 @@ class StreamingDataset(base.Dataset):
   def _read_records(self, split: str, start: int) -> tf.data.Dataset:
     raise NotImplementedError
 
-  def _decode(self, record: base.Record) -> base.Batch:
+  def _decode(self, record: base.Record, draw_seed: tf.Tensor, training: bool) -> base.Batch:
     raise NotImplementedError
+
+  def _decoded(self, record: base.Record, draw_seed: tf.Tensor, training: bool,
+               with_keys: bool) -> base.Batch:
+    example = self._decode(record, draw_seed, training)
+    return dict(example, keys=record["key"]) if with_keys else example
 
   def _finish(self, batch: base.Batch) -> base.Batch:
     return batch
@@ -73,22 +82,28 @@ class StreamingDataset(base.Dataset):
     return first.concatenate(later).prefetch(1).unbatch().skip(skip0)
 
   def _train_batches(self, *, seed, first_batch, global_batch, begin, local_replicas,
-                     batch_size):
-    records = self.global_records(self.info.train_split, seed=seed,
-                                  start_position=first_batch * global_batch)
+                     batch_size, with_keys):
+    start = first_batch * global_batch
+    records = self.global_records(self.info.train_split, seed=seed, start_position=start)
+    # Each record with its global stream position, which keys its random preprocessing.
+    records = records.enumerate(start=start)
     count = local_replicas * batch_size
     if count != global_batch:  # Several pipelines: each reads everything, keeps its slice.
       records = records.batch(global_batch, drop_remainder=True).map(
-          lambda r: tf.nest.map_structure(lambda t: t[begin:begin + count], r)).unbatch()
-    ds = base.parallel_map(records, self._decode).batch(batch_size, drop_remainder=True)
-    return base.parallel_map(ds, self._finish)
+          lambda p, r: tf.nest.map_structure(lambda t: t[begin:begin + count], (p, r))
+      ).unbatch()
+    ds = base.parallel_map(records, lambda p, r: self._decoded(
+        r, base.draw_seed(seed, p, training=True), True, with_keys))
+    return base.parallel_map(ds.batch(batch_size, drop_remainder=True), self._finish)
 
-  def _eval_batches(self, split, num_examples, batch_size):
-    ds = base.parallel_map(self._read_records(split, 0).take(num_examples), self._decode)
+  def _eval_batches(self, split, num_examples, batch_size, with_keys):
+    records = self._read_records(split, 0).take(num_examples).enumerate()
+    ds = base.parallel_map(records, lambda i, r: self._decoded(
+        r, base.draw_seed(self.seed, i, training=False), False, with_keys))
     return base.parallel_map(ds.batch(batch_size), self._finish)
 
 
-def _decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
+def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
   """PNG/JPEG/BMP/GIF bytes -> uint8 [H, W, 3] (grayscale expanded, alpha dropped)."""
   image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
   return tf.ensure_shape(image, [None, None, 3])
@@ -109,21 +124,35 @@ class TfdsStreamingDataset(StreamingDataset):
 
   Each split is a record range [lo, hi) of a tfds split; reading from `start` asks tfds for
   `f"{tfds_split}[{lo + start}:{hi}]"`, which skips whole shards by their recorded lengths.
+  Examples are `finish(batch of decode(uint8 image))`; with `label_feature` they carry that
+  feature as int32 "labels", and with `key_feature` (a string feature naming each example,
+  such as imagenet2012's `file_name`) the dataset has example keys. A subclass that overrides
+  `_decode` and `_finish` passes decode=None and finish=None.
   """
 
   def __init__(self, info: base.DatasetInfo, *, seed: int, shuffle_window: int, builder,
-               ranges: Dict[str, Tuple[str, int, int]], decode: Callable[[tf.Tensor], tf.Tensor],
-               finish: Callable[[tf.Tensor], tf.Tensor]):
+               ranges: Dict[str, Tuple[str, int, int]],
+               decode: Optional[Callable[[tf.Tensor], tf.Tensor]],
+               finish: Optional[Callable[[tf.Tensor], tf.Tensor]],
+               label_feature: Optional[str] = None, key_feature: Optional[str] = None):
     super().__init__(name=info.name, seed=seed, shuffle_window=shuffle_window)
     self._info = info
     self._builder = builder
     self._ranges = ranges
     self._decode_image = decode
     self._finish_images = finish
+    self._label_feature = label_feature
+    self._key_feature = key_feature
 
   @property
   def splits(self):
     return tuple(self._ranges)
+
+  @property
+  def key_space(self) -> Optional[str]:
+    if self._key_feature is None:
+      return None
+    return f"tfds {self._builder.name} {self._key_feature}"
 
   def _split_size(self, split):
     _, lo, hi = self._ranges[self._check_split(split)]
@@ -135,13 +164,23 @@ class TfdsStreamingDataset(StreamingDataset):
     ds = self._builder.as_dataset(
         split=f"{tfds_split}[{lo + start}:{hi}]", shuffle_files=False,
         decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds_access.tfds_read_config())
-    return ds.map(lambda example: {"image": example["image"]})
+    features = {"image": "image", "label": self._label_feature, "key": self._key_feature}
+    return ds.map(lambda example: {name: example[feature]
+                                   for name, feature in features.items() if feature})
 
-  def _decode(self, record):
-    return {"images": self._decode_image(_decode_rgb(record["image"]))}
+  def _labels(self, record: base.Record) -> base.Batch:
+    """{"labels": int32 scalar} with a label feature, else {}."""
+    if self._label_feature is None:
+      return {}
+    return {"labels": tf.cast(record["label"], tf.int32)}
+
+  def _decode(self, record, draw_seed, training):
+    del draw_seed, training  # Deterministic preprocessing, the same in training and eval.
+    return dict(self._labels(record),
+                images=self._decode_image(decode_rgb(record["image"])))
 
   def _finish(self, batch):
-    return {"images": self._finish_images(batch["images"])}
+    return dict(batch, images=self._finish_images(batch["images"]))
 
 
 class TFRecordFilesDataset(StreamingDataset):
@@ -215,8 +254,9 @@ class TFRecordFilesDataset(StreamingDataset):
 
     return tf.data.TFRecordDataset(files[first_file:]).skip(skip).map(parse)
 
-  def _decode(self, record):
-    image = _decode_rgb(record["image"])
+  def _decode(self, record, draw_seed, training):
+    del draw_seed, training  # Deterministic preprocessing, the same in training and eval.
+    image = decode_rgb(record["image"])
     res = self._resolution
     if self._crop_and_resize:
       image = random_access.crop_square_and_resize(image, res)

@@ -1,6 +1,7 @@
 """The model-family contract: what a GAN family gives the runtime, and what families share.
 
-A *family* is a training recipe with its own networks and step (ModularGAN, BEGAN, VAE). gin
+A *family* is a training recipe with its own networks and step (ModularGAN, BEGAN, VAE, SSGAN,
+S3GAN; the last two are ModularGANs with more, built on its hooks: gans/modular_gan.py). gin
 chooses one with `model.family` (gans/model.py); the training loop (training/loop.py), the
 inference model (gans/inference.py), evaluation, export and sampling then use only this
 contract, never a concrete family. A family is a class, gin-configurable under its own name,
@@ -15,8 +16,12 @@ built as `Family(image_shape, num_classes, seed=..., jit_compile=...)` inside
   generator              base.Generator: z [B, z_dim] (+ one-hot y) -> images in [0, 1] (the VAE's
                          decoder); `generator_ema` its EMA copy or None; `sampling_generator` the
                          one sample() uses by default
-  discriminator          a base.Discriminator, images -> (scores [B, 1], features), or None
-                         (the VAE has an encoder instead, and export leaves D out)
+  discriminator          a Keras layer, `(images, y=None, training) -> (scores [B, 1],
+                         features)`, with `conditional` and `num_classes` (the labels its call
+                         takes), or None (the VAE has an encoder instead, and export leaves D
+                         out); D's optimizer trains all its variables and checkpoints hold
+                         them, so a family's extra D heads live inside it (SSGAN's rotation
+                         head: gans/rotation.py `DiscriminatorWithHeads`)
   disc_iters             D updates per step (0 for the VAE); `step` always counts G updates
   train_step(batches, step, seed, global_batch_size) -> {term: scalar}
                          one step inside `strategy.run`; `batches` holds
@@ -35,6 +40,12 @@ and optionally (defaults are ModularGAN's, read through the functions below):
   checkpoint_metrics()   {term: (metric name, protocol card)}: at every checkpoint the loop
                          appends the term's mean over the steps since the previous checkpoint to
                          metrics.jsonl (default none)
+  discriminator_heads()  {name: fn(images, y=None, training=None) -> [B, k]}: outputs of D
+                         beside its score that the export adds as functions and signatures of
+                         that name, e.g. SSGAN's "rotation_logits" (default none)
+  accepts_unlabeled_examples  True when a negative label means "unlabelled" (S3GAN); a
+                         conditional family without it refuses a labelled fraction < 1, and
+                         its training stream fails on an example a label file leaves unlabelled
   encoder                a network beyond G and D, counted in the parameter summary
 
 What the loop writes from the terms: every term as a TensorBoard scalar each
@@ -45,10 +56,11 @@ What the families' training steps share (optimizer preparation, the per-replica 
 global-batch draws, layer-state bookkeeping, the XLA check) is in gans/shared_step.py.
 """
 
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # ModularGAN's values of the optional parts.
 _PROGRESS_TERMS = ("d_loss", "g_loss", "penalty")
@@ -60,7 +72,7 @@ _DISCRIMINATOR_OUTPUT = "logits"
 # ----------------------------------------------------------------------------------------------
 
 def family_name(model) -> str:
-  """The family's gin name: "ModularGAN", "BEGAN", "VAE"."""
+  """The family's gin name: "ModularGAN", "BEGAN", "VAE", "SSGAN", "S3GAN"."""
   return type(model).__name__
 
 
@@ -80,6 +92,19 @@ def discriminator_output(model) -> str:
 
 def checkpoint_metrics(model) -> Dict[str, Tuple[str, dict]]:
   method = getattr(model, "checkpoint_metrics", None)
+  return dict(method()) if method is not None else {}
+
+
+def accepts_unlabeled_examples(model) -> bool:
+  """Whether the family reads a negative label as "unlabelled" (S3GAN); for the others every
+  training example of a conditional model needs a label."""
+  return bool(getattr(model, "accepts_unlabeled_examples", False))
+
+
+def discriminator_heads(model) -> Dict[str, Callable[..., tf.Tensor]]:
+  """{output name: fn(images, y=None, training=None) -> [B, k]} the export adds beside D's
+  score (SSGAN's and S3GAN's rotation logits ...); none by default."""
+  method = getattr(model, "discriminator_heads", None)
   return dict(method()) if method is not None else {}
 
 

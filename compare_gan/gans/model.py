@@ -1,6 +1,6 @@
 """The model family of a run: gin `model.family`, and the one function that builds it.
 
-  model.family = @BEGAN        # @ModularGAN (the default), @BEGAN or @VAE
+  model.family = @BEGAN        # @ModularGAN (the default), @BEGAN, @VAE, @SSGAN or @S3GAN
 
 The training loop, the inference model (evaluation, export, sampling) and nothing else build
 the model, all through `build()`, so a run is trained, evaluated and exported as the same
@@ -10,6 +10,9 @@ family. What a family provides is the contract in gans/family.py. The families:
                MM GAN, NS GAN, LSGAN, WGAN, WGAN-GP, DRAGAN, hinge ...
   @BEGAN       boundary equilibrium GAN, autoencoder D (gans/began.py)
   @VAE         the variational autoencoder baseline (gans/vae.py)
+  @SSGAN       ModularGAN plus D's auxiliary rotation task (gans/ssgan.py, gans/rotation.py)
+  @S3GAN       conditional GAN from partly labelled data: rotation, projection and predictor
+               heads on D (gans/s3gan.py)
 """
 
 import inspect
@@ -20,15 +23,17 @@ import gin
 from compare_gan import config
 from compare_gan.gans import began
 from compare_gan.gans import modular_gan
+from compare_gan.gans import s3gan
+from compare_gan.gans import ssgan
 from compare_gan.gans import vae
 
-FAMILIES = (modular_gan.ModularGAN, began.BEGAN, vae.VAE)
+FAMILIES = (modular_gan.ModularGAN, began.BEGAN, vae.VAE, ssgan.SSGAN, s3gan.S3GAN)
 
 
 @gin.configurable("model")
 def model_family(family=None) -> type:
-  """gin `model.family`: the family class to train (`@ModularGAN`, `@BEGAN`, `@VAE`; note: no
-  parentheses, the class itself); default ModularGAN."""
+  """gin `model.family`: the family class to train (`@ModularGAN`, `@BEGAN`, `@VAE`, `@SSGAN`,
+  `@S3GAN`; note: no parentheses, the class itself); default ModularGAN."""
   chosen = modular_gan.ModularGAN if family is None else family
   if chosen not in FAMILIES:
     raise config.ConfigError(

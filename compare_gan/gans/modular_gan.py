@@ -31,6 +31,12 @@ Randomness is stateless: every draw is a function of (seed, step, sub-step, purp
 sampled labels are drawn for the whole global batch and sliced per replica, so a resumed run and
 a run on a different number of replicas draw the same latents.
 
+Families that are ModularGANs with more (gans/ssgan.py, gans/s3gan.py) subclass it and change
+only its hooks: `_check_settings`, `_build_networks` (e.g. D with extra heads, which D's
+optimizer then trains and checkpoints hold), `_d_loss` and `_g_loss` (the loss assembly;
+`_gan_d_loss` is the GAN part), `_d_update_inputs` (global-batch values a D update needs) and
+`_latents`. Every ModularGAN option then applies to them.
+
 Runtime contract (see compare_gan/training/loop.py): build the model inside `strategy.scope()`;
 call `train_step` inside `strategy.run`. The gradient maths (`_d_gradients`, `_g_gradients`) is
 pure: layer state updates (spectral-norm `u`, batch-norm moving averages) are collected by a
@@ -140,11 +146,10 @@ class ModularGAN:
     self.z = latents.latent_distribution()
     self.seed = int(seed)
 
+    self._check_settings()
+
     with ops.initializer_seed(self.seed):
-      self.generator, self.discriminator = architecture.build(
-          self.image_shape, z_dim=self.z_dim, num_classes=self.num_classes)
-      self.generator.build_variables()
-      self.discriminator.build_variables()
+      self.generator, self.discriminator = self._build_networks(architecture)
       self.generator_ema = None
       if g_use_ema:
         self.generator_ema = architecture.generator(
@@ -171,6 +176,32 @@ class ModularGAN:
       shared_step.check_jit_compatible("ModularGAN", (self.generator, self.discriminator))
       self._d_gradients = tf.function(self._d_gradients_fn, jit_compile=True)
       self._g_gradients = tf.function(self._g_gradients_fn, jit_compile=True)
+
+  # --------------------------------------------------------------------------------------------
+  # Hooks: what a family built on ModularGAN (gans/ssgan.py, s3gan.py) changes
+  # --------------------------------------------------------------------------------------------
+
+  def _check_settings(self) -> None:
+    """Refuses settings the family cannot train (ConfigError); runs once the ModularGAN
+    options are set, before any network is built. ModularGAN checked its own above."""
+
+  def _build_networks(self, architecture: base.Architecture
+                      ) -> Tuple[base.Generator, keras.layers.Layer]:
+    """G and D with their variables created. D is anything that D's optimizer trains and a
+    checkpoint holds whole: its `call(images, y, training)` gives (GAN logits [B, 1], features);
+    ModularGAN's is the architecture's, both conditional when `conditional`."""
+    generator, discriminator = architecture.build(self.image_shape, z_dim=self.z_dim,
+                                                  num_classes=self.num_classes)
+    generator.build_variables()
+    discriminator.build_variables()
+    return generator, discriminator
+
+  def _d_update_inputs(self, real_labels: Optional[tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """What a D update's loss needs from the whole global batch beyond its own rows (e.g.
+    all-reduced counts), computed in the replica function outside the pure gradient maths,
+    where an all-reduce may not run inside XLA; ModularGAN needs none."""
+    del real_labels
+    return {}
 
   def _ema_pairs(self) -> List[Tuple[tf.Variable, tf.Variable]]:
     """(EMA variable, G variable) for every G variable, trainable ones first."""
@@ -205,28 +236,46 @@ class ModularGAN:
     return tf.split(logits, 2)
 
   def _d_gradients_fn(self, real, real_labels, z, fake_labels, penalty_seed,
-                      global_batch_size: int):
+                      global_batch_size: int, inputs: Dict[str, tf.Tensor]):
     """D's gradients for one D update, the loss terms and the new layer state."""
     real_y, fake_y = self._one_hot(real_labels), self._one_hot(fake_labels)
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with keras.StatelessScope() as scope:
       with tf.GradientTape() as tape:
         fake = tf.stop_gradient(self.generator(z, y=fake_y, training=True))
-        real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
-        loss = losses.compute_loss(real_logits, fake_logits)
-        penalty = penalties.compute_penalty(_BoundDiscriminator(self.discriminator, real_y),
-                                            real, fake, seed=penalty_seed)
-        # Per-example terms sum to the global-batch mean once replicas' gradients are summed;
-        # a weight penalty (a scalar, the same on every replica) is counted once.
-        if penalty.value.shape.rank == 0:
-          penalty_value = penalty.value / replicas
-        else:
-          penalty_value = tf.reduce_sum(penalty.value) / global_batch_size
-        d_loss = tf.reduce_sum(loss.d_loss) / global_batch_size + penalty.weight * penalty_value
+        d_loss, terms = self._d_loss(real, real_y, fake, fake_y, penalty_seed,
+                                     global_batch_size, inputs)
         scaled = self.d_optimizer.scale_loss(d_loss)
       variables = self.discriminator.trainable_variables
       grads = tape.gradient(scaled, variables)
       new_states = shared_step.new_states(scope, self._states)
+    return grads, terms, new_states
+
+  def _d_loss(self, real, real_y, fake, fake_y, penalty_seed, global_batch_size: int,
+              inputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """(D loss, terms) of one D update on real and fake images [B, ...] with one-hot labels
+    (or None): `loss.fn` on D's logits plus the weighted penalty (`_gan_d_loss`)."""
+    del inputs
+    real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
+    return self._gan_d_loss(real_logits, fake_logits, real, fake, real_y, penalty_seed,
+                           global_batch_size)
+
+  def _gan_d_loss(self, real_logits, fake_logits, real, fake, penalty_y, penalty_seed,
+                 global_batch_size: int) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """The GAN part of D's loss, this replica's share: `loss.fn` on real and fake logits
+    [B, 1] plus `penalty.weight` times `penalty.fn` on (real, fake) through D bound to the
+    one-hot labels `penalty_y` (or None). Returns it with its terms: d_loss (the same value),
+    d_loss_real, d_loss_fake, penalty, d_real_logits, d_fake_logits."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    loss = losses.compute_loss(real_logits, fake_logits)
+    penalty = penalties.compute_penalty(_BoundDiscriminator(self.discriminator, penalty_y),
+                                        real, fake, seed=penalty_seed)
+    # Per-example terms sum to the global-batch mean once replicas' gradients are summed;
+    # a weight penalty (a scalar, the same on every replica) is counted once.
+    if penalty.value.shape.rank == 0:
+      penalty_value = penalty.value / replicas
+    else:
+      penalty_value = tf.reduce_sum(penalty.value) / global_batch_size
+    d_loss = tf.reduce_sum(loss.d_loss) / global_batch_size + penalty.weight * penalty_value
     terms = {
         "d_loss": d_loss,
         "d_loss_real": tf.reduce_sum(loss.d_loss_real) / global_batch_size,
@@ -235,7 +284,7 @@ class ModularGAN:
         "d_real_logits": tf.reduce_sum(real_logits) / global_batch_size,
         "d_fake_logits": tf.reduce_sum(fake_logits) / global_batch_size,
     }
-    return grads, terms, new_states
+    return d_loss, terms
 
   def _g_gradients_fn(self, real, real_labels, z, fake_labels, global_batch_size: int):
     """G's gradients for the G update, its loss and the new layer state. (The reference also
@@ -245,20 +294,26 @@ class ModularGAN:
     with keras.StatelessScope() as scope:
       with tf.GradientTape() as tape:
         fake = self.generator(z, y=fake_y, training=True)
-        if real is None:
-          fake_logits = self.discriminator(fake, y=fake_y, training=True)[0]
-          # The constructor checked that the G loss does not read the real logits, so any
-          # value fills that argument.
-          real_logits = tf.zeros_like(fake_logits)
-        else:
-          real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
-        g_loss = tf.reduce_sum(losses.compute_loss(real_logits, fake_logits).g_loss)
-        g_loss = g_loss / global_batch_size
+        g_loss, terms = self._g_loss(real, real_y, fake, fake_y, global_batch_size)
         scaled = self.g_optimizer.scale_loss(g_loss)
       variables = self.generator.trainable_variables
       grads = tape.gradient(scaled, variables)
       new_states = shared_step.new_states(scope, self._states)
-    return grads, {"g_loss": g_loss}, new_states
+    return grads, terms, new_states
+
+  def _g_loss(self, real, real_y, fake, fake_y,
+              global_batch_size: int) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """(G loss, terms) of the G update: the G term of `loss.fn`, this replica's share."""
+    if real is None:
+      fake_logits = self.discriminator(fake, y=fake_y, training=True)[0]
+      # The constructor checked that the G loss does not read the real logits, so any
+      # value fills that argument.
+      real_logits = tf.zeros_like(fake_logits)
+    else:
+      real_logits, fake_logits = self._discriminate(real, fake, real_y, fake_y)
+    g_loss = tf.reduce_sum(losses.compute_loss(real_logits, fake_logits).g_loss)
+    g_loss = g_loss / global_batch_size
+    return g_loss, {"g_loss": g_loss}
 
   # --------------------------------------------------------------------------------------------
   # The step (replica function)
@@ -275,11 +330,15 @@ class ModularGAN:
       return z, None
     if self.fit_label_distribution:
       return z, labels
+    return z, self._sampled_labels(seed, step, sub_step, global_batch_size, per_replica)
+
+  def _sampled_labels(self, seed, step, sub_step, global_batch_size, per_replica):
+    """This replica's rows of the uniform fake labels drawn for the global batch, int32 [b]."""
     sampled = tf.random.stateless_uniform(
         [global_batch_size], latents.derive_seed(seed, step, sub_step, latents.TRAIN_LABELS), 0,
         self.num_classes,
         dtype=tf.int32)
-    return z, sampled[start:start + per_replica]
+    return shared_step.replica_rows(sampled, per_replica)
 
   def train_step(self, batches: Sequence[Dict[str, tf.Tensor]], step: tf.Tensor,
                  seed: tf.Tensor, global_batch_size: int) -> Dict[str, tf.Tensor]:
@@ -319,7 +378,7 @@ class ModularGAN:
       grads, terms, new_states = self._d_gradients(
           real, labels, z, fake_labels,
           latents.derive_seed(seed, step, i, latents.TRAIN_PENALTY),
-          global_batch_size)
+          global_batch_size, self._d_update_inputs(labels))
       shared_step.assign_states(self._states, new_states)
       self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
       penalties.clip_weights(self.discriminator.trainable_variables)

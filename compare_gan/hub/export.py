@@ -11,6 +11,7 @@ without compare_gan:
   images = m(z), or m({"z": z, "labels": labels})     # __call__: what hub.KerasLayer(OUT) runs
   m.signatures["serving_default"](z=z[, labels=labels])["generated"]
   m.signatures["discriminator"](images=...)["logits"]    # ["energy"] for a BEGAN
+  m.rotation_logits(images[, labels])  # [B, 4]: D's other heads, where the family has them
   json.load(open(OUT + "/assets/" + METADATA_FILE))   # or m.metadata_file.asset_path
 
 Any batch size works (the reference exported fixed-size variants selected by tags, `bs64` ...;
@@ -25,7 +26,9 @@ statistics, which are never accumulated for D, or the run's model family has non
 family (gans/family.py) exports alike: a BEGAN's D is its autoencoder, whose [B, 1] output is
 the per-example reconstruction energy, so its signature output is "energy", not "logits"
 (`discriminator_output`); a VAE's generator is its decoder, and it has no D (its encoder is not
-exported). The metadata names the family.
+exported). D's other heads (`family.discriminator_heads`: SSGAN's and S3GAN's rotation logits,
+S3GAN's class logits) are exported with D, each a function and a signature of its name; the
+reference's module left them out (google/compare_gan#39). The metadata names the family.
 
 The metadata (z_dim, z distribution, image shape, conditional and number of classes, training
 step, architecture, dataset, the operative gin config and the checkpoint's metrics with their
@@ -309,6 +312,9 @@ class Exporter:
     if model.discriminator is not None:  # A VAE has none.
       signatures["discriminator"] = (f"discriminator(images[, labels]) -> "
                                      f"{family_lib.discriminator_output(model)} [B, 1]")
+    if d_note == "exported":
+      for name in family_lib.discriminator_heads(model):
+        signatures[name] = f"{name}(images[, labels]) -> {{'{name}': [B, k]}}"
     config_name, config = run_dir.read_config(self.model_dir)
     metrics = run_dir.latest_metrics(run_dir.read_metrics(self.model_dir)).get(step, {})
     return dict(
@@ -386,7 +392,28 @@ def _saved_model(model, use_ema: bool, discriminator,
           lambda images: discriminator(images, training=False)[0], images_spec)
       d_serving = function(lambda images: {d_output: root.discriminator(images)}, images_spec)
     signatures["discriminator"] = d_serving.get_concrete_function()
+    for name, head in family_lib.discriminator_heads(model).items():
+      head_fn, head_serving = _head_functions(function, head, name, discriminator.conditional,
+                                              one_hot, images_spec, labels_spec)
+      setattr(root, name, head_fn)
+      signatures[name] = head_serving.get_concrete_function()
   return root, signatures
+
+
+def _head_functions(function: Callable, head: Callable, name: str, conditional: bool,
+                    one_hot: Callable, images_spec: tf.TensorSpec,
+                    labels_spec: tf.TensorSpec) -> Tuple[Callable, Callable]:
+  """The exported function of one of D's other heads (`family.discriminator_heads`),
+  `(images[, labels]) -> [B, k]` in inference mode, and its signature `{name: output}`."""
+  if conditional:
+    head_fn = function(lambda images, labels: head(images, y=one_hot(labels), training=False),
+                       images_spec, labels_spec)
+    serving = function(lambda images, labels: {name: head_fn(images, labels)}, images_spec,
+                       labels_spec)
+  else:
+    head_fn = function(lambda images: head(images, training=False), images_spec)
+    serving = function(lambda images: {name: head_fn(images)}, images_spec)
+  return head_fn, serving
 
 
 def _publish(staging: str, export_dir: str, overwrite: bool) -> None:

@@ -316,6 +316,8 @@ class Evaluator:
                        else f"accumulated over {p.bn_accumulation_samples} samples"
                        if self.accumulating_bn else "moving averages"),
         task=task.card())
+    if self.info.labels is not None:  # dataset.labeled_fraction / dataset.label_file
+      card["dataset_labels"] = self.info.labels.card()
     if task.features == "inception":
       card["feature_extractor"] = self.inception.card()
     elif task.features == "pixels":

@@ -3,7 +3,8 @@
 Reads top to bottom: settings, strategy and data, model and checkpoint, the step function, the
 loop with its progress line, NaN guard, summaries and checkpoints. gin surface:
 
-  model.family = @BEGAN                 # the model family: @ModularGAN (default), @BEGAN, @VAE
+  model.family = @BEGAN                 # the model family: @ModularGAN (default), @BEGAN, @VAE,
+                                        # @SSGAN, @S3GAN
   train.batch_size = 64                 # global; split evenly over the replicas
   train.training_steps = 100000         # G updates (steps)
   train.save_checkpoints_steps = 5000   # a checkpoint every N steps (and at the end)
@@ -93,6 +94,23 @@ def _format_duration(seconds: float) -> str:
   h, rest = divmod(seconds, 3600)
   m, s = divmod(rest, 60)
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _check_unlabelled_examples(model, dataset: data_base.Dataset) -> None:
+  """Refuses a labelled fraction < 1 for a conditional family that needs every label, and makes
+  the stream fail on an unlabelled example of a label file for it. Only families with
+  `accepts_unlabeled_examples` (S3GAN) read label -1 as "unlabelled"; the others would take
+  it as an all-zero one-hot."""
+  source = dataset.info.labels
+  if source is None or not model.conditional or family_lib.accepts_unlabeled_examples(model):
+    return
+  name = f"a conditional {family_lib.family_name(model)}"
+  if source.labeled_fraction < 1.0:
+    raise config.ConfigError(
+        f"dataset.labeled_fraction = {source.labeled_fraction} leaves training examples "
+        f"unlabelled, which {name} cannot train on; use model.family = @S3GAN, or "
+        "dataset.labeled_fraction = 1.0.")
+  dataset.require_labels(name)
 
 
 @gin.configurable("train", denylist=["model_dir", "config_text", "dry_run", "log",
@@ -207,6 +225,8 @@ def _train(model_dir: str, *, lock: run_dir.DirectoryLock, batch_size: int, trai
   with strategy_obj.scope():
     model = model_lib.build(info.image_shape, info.num_classes, seed=seed,
                             jit_compile=jit_compile)
+  _check_unlabelled_examples(model, dataset)
+  with strategy_obj.scope():
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     data_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_position",

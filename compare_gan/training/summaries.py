@@ -2,7 +2,9 @@
 
 Scalars (every `train.summary_every_steps`): loss/d, loss/d_real, loss/d_fake, loss/g,
 loss/penalty, d/real_logits, d/fake_logits (mean D outputs); BEGAN's began/k_t and
-began/convergence; the VAE's loss/vae, loss/nll and loss/kl; speed/steps_per_sec,
+began/convergence; the VAE's loss/vae, loss/nll and loss/kl; SSGAN's and S3GAN's rotation/*
+(the rotation task's loss and accuracy on reals and fakes); S3GAN's s3gan/class_loss,
+s3gan/class_accuracy, s3gan/label_fraction; speed/steps_per_sec,
 speed/images_per_sec. Images (every `train.image_summary_every_steps`): `samples`, an 8x8 grid of
 G's (EMA) samples on a fixed z, and `real`, a grid of real training images (written once),
 tiled by the one image-grid function (data/images.py). 2-D point data are drawn as the one
@@ -24,6 +26,13 @@ SCALARS = {
     "k_t": "began/k_t", "convergence": "began/convergence",
     # VAE (gans/vae.py): the loss and its two terms.
     "loss": "loss/vae", "nll": "loss/nll", "kl": "loss/kl",
+    # SSGAN and S3GAN (gans/rotation.py): the rotation task on real and fake images.
+    "rotation_loss_real": "rotation/loss_real", "rotation_loss_fake": "rotation/loss_fake",
+    "rotation_accuracy_real": "rotation/accuracy_real",
+    "rotation_accuracy_fake": "rotation/accuracy_fake",
+    # S3GAN (gans/s3gan.py): the D-side classifier on the labelled reals.
+    "class_loss": "s3gan/class_loss", "class_accuracy": "s3gan/class_accuracy",
+    "label_fraction": "s3gan/label_fraction",
 }
 
 
