@@ -8,6 +8,7 @@ learning rate and seed given in the test), so the driver's bookkeeping runs in s
 import dataclasses
 import os
 import re
+import threading
 
 import pandas as pd
 import pytest
@@ -135,7 +136,20 @@ def test_a_bad_reruns_value_is_one_line_exit_2(tmp_path, capsys, binding, messag
 
 def test_reruns_follow_the_search_untold_and_resume(tmp_path, monkeypatch):
   ran = []
-  monkeypatch.setattr(executors, "run_trial", _fake_run_trial(ran))
+  fake = _fake_run_trial(ran)
+  # Before the interruption, reruns after the first two hold their worker thread (up to 2 s,
+  # which the interrupted driver's shutdown waits out), so a trial is surely running when the
+  # interruption comes, however the machine's load orders the threads.
+  interrupted = threading.Event()
+  reruns_started = []
+
+  def run_trial(task):
+    if not interrupted.is_set() and "train.seed = 0" not in task["bindings"]:
+      reruns_started.append(task["trial_id"])
+      if len(reruns_started) > 2:
+        interrupted.wait(timeout=2.0)
+    return fake(task)
+  monkeypatch.setattr(executors, "run_trial", run_trial)
   told = []
   tell = sweepers.Sweeper.tell
   monkeypatch.setattr(sweepers.Sweeper, "tell", lambda self, params, value: (
@@ -149,6 +163,7 @@ def test_reruns_follow_the_search_untold_and_resume(tmp_path, monkeypatch):
       raise KeyboardInterrupt
   with pytest.raises(KeyboardInterrupt):
     driver.run_sweep(workdir, study, parallel=2, log=interrupt_in_the_reruns)
+  interrupted.set()
   at_kill = {t["id"]: t for t in _trials(workdir)}
   assert any(t["status"] == "running" for t in at_kill.values())
   assert any(t["status"] == "done" and t["source"] == "rerun" for t in at_kill.values())
