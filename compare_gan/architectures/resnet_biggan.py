@@ -49,13 +49,13 @@ import dataclasses
 from typing import Optional, Sequence, Tuple
 
 import gin
-import keras
 import tensorflow as tf
 
 from compare_gan import config
 from compare_gan.architectures import base
 from compare_gan.architectures import biggan_ops
 from compare_gan.architectures import ops
+from compare_gan.architectures import resnet_ops
 
 _G_MULTIPLIERS = {
     32: (4, 4, 4, 4),
@@ -119,63 +119,15 @@ def _check(image_shape: Tuple[int, ...]) -> Optional[str]:
   return None
 
 
-class Block(keras.layers.Layer):
+class Block(resnet_ops.ResNetBlock):
   """The BigGAN residual block (reference `BigGanResNetBlock`), for G ("up") or D ("down",
-  "none"); see the module docstring. Conv names carry their scale as the reference's scopes:
-  G `up_conv1`, `same_conv2`, `up_conv_shortcut`; D `same_conv1`, `down_conv2`,
-  `down_conv_shortcut` (`same_*` in the last block)."""
+  "none"): the ResNet block of resnet_ops.py with a 1x1 conv shortcut, and none at all in a D
+  block whose widths agree; see the module docstring. Conv names carry their scale as the
+  reference's scopes: G `up_conv1`, `same_conv2`, `up_conv_shortcut`; D `same_conv1`,
+  `down_conv2`, `down_conv_shortcut` (`same_*` in the last block)."""
 
-  def __init__(self, module: base._Module, in_channels: int, out_channels: int, scale: str,
-               name: str):
-    super().__init__(name=name)
-    generator = isinstance(module, base.Generator)
-    valid = ("up",) if generator else ("down", "none")
-    if scale not in valid:
-      raise ValueError(f"BigGAN {'G' if generator else 'D'} block scale {scale!r}; valid: "
-                       f"{valid}.")
-    self.scale = scale
-    sn = module.options.spectral_norm
-    prefix = lambda s: "same" if s == "none" else s
-    # G up-samples before conv1, D down-samples after conv2.
-    self.conv1 = ops.Conv2D(out_channels, 3, use_sn=sn,
-                            name=f"{prefix(scale if generator else 'none')}_conv1")
-    self.conv2 = ops.Conv2D(out_channels, 3, use_sn=sn,
-                            name=f"{prefix('none' if generator else scale)}_conv2")
-    self.conv_shortcut = None
-    if generator or in_channels != out_channels:
-      self.conv_shortcut = ops.Conv2D(out_channels, 1, use_sn=sn,
-                                      name=f"{prefix(scale)}_conv_shortcut")
-    self.bn1 = module.norm("bn1")
-    self.bn2 = module.norm("bn2")
-    self.ln1 = self.ln2 = None
-    if not generator:
-      self.ln1 = module.layer_norm("ln1")
-      self.ln2 = module.layer_norm("ln2")
-
-  def build(self, input_shape):
-    biggan_ops.lazy_build(self, input_shape)
-
-  def call(self, x, z=None, y=None, training=None):
-    """x [B, H, W, in] -> [B, H', W', out]; z, y: what the normalisers condition on."""
-    def normalize(h, bn, ln):
-      h = bn(h, z=z, y=y, training=training)
-      return h if ln is None else ln(h, training=training)
-
-    h = tf.nn.relu(normalize(x, self.bn1, self.ln1))
-    if self.scale == "up":
-      h = ops.unpool(h)
-    h = self.conv1(h, training=training)
-    h = tf.nn.relu(normalize(h, self.bn2, self.ln2))
-    h = self.conv2(h, training=training)
-    if self.scale == "down":
-      h = ops.avg_pool2(h)
-    if self.conv_shortcut is None:
-      return h
-    shortcut = ops.unpool(x) if self.scale == "up" else x
-    shortcut = self.conv_shortcut(shortcut, training=training)
-    if self.scale == "down":
-      shortcut = ops.avg_pool2(shortcut)
-    return h + shortcut
+  shortcut_kernel = 1
+  no_shortcut_when_widths_agree = True
 
 
 class Generator(biggan_ops.BigGanGenerator):

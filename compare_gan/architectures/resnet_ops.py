@@ -1,5 +1,6 @@
 """The reference ResNet block (resnet_ops.ResNetBlock) and the table-driven G and D bodies that
-resnet19, resnet_cifar, resnet30 and resnet_stl share.
+resnet19, resnet_cifar, resnet30 and resnet_stl share (resnet_biggan's block is this block with
+a 1x1 shortcut).
 
 Generator block ("up" or "none"):
     shortcut = conv3x3(unpool(x))                 # always a learnable 3x3 conv shortcut
@@ -40,7 +41,15 @@ _SCALES = ("up", "down", "none")
 
 
 class ResNetBlock(keras.layers.Layer):
-  """One residual block of `module` (a Generator or Discriminator) with `scale`."""
+  """One residual block of `module` (a Generator or Discriminator) with `scale`.
+
+  Subclasses change the shortcut: `shortcut_kernel` (3 here; BigGAN's 1) and
+  `no_shortcut_when_widths_agree` (BigGAN's D: a block whose input and output widths agree has
+  no residual path at all, the reference's quirk).
+  """
+
+  shortcut_kernel = 3
+  no_shortcut_when_widths_agree = False
 
   def __init__(self, module: base._Module, in_channels: int, out_channels: int, scale: str,
                name: str):
@@ -57,8 +66,11 @@ class ResNetBlock(keras.layers.Layer):
     scale2 = "none" if self.is_gen_block else scale  # D down-samples after conv2.
     prefix = lambda s: "same" if s == "none" else s
     self.scale1, self.scale2 = scale1, scale2
-    self.conv_shortcut = ops.Conv2D(out_channels, 3, use_sn=use_sn,
-                                    name=f"{prefix(scale)}_conv_shortcut")
+    self.conv_shortcut = None
+    if not (self.no_shortcut_when_widths_agree and not self.is_gen_block
+            and in_channels == out_channels):
+      self.conv_shortcut = ops.Conv2D(out_channels, self.shortcut_kernel, use_sn=use_sn,
+                                      name=f"{prefix(scale)}_conv_shortcut")
     self.conv1 = ops.Conv2D(out_channels, 3, use_sn=use_sn, name=f"{prefix(scale1)}_conv1")
     self.conv2 = ops.Conv2D(out_channels, 3, use_sn=use_sn, name=f"{prefix(scale2)}_conv2")
     self.bn1 = module.norm("bn1")
@@ -76,11 +88,6 @@ class ResNetBlock(keras.layers.Layer):
       h = bn(h, z=z, y=y, training=training)
       return ln(h, training=training) if ln is not None else h
 
-    shortcut = ops.unpool(x) if self.scale == "up" else x
-    shortcut = self.conv_shortcut(shortcut, training=training)
-    if self.scale == "down":
-      shortcut = ops.avg_pool2(shortcut)
-
     h = tf.nn.relu(normalize(x, self.bn1, self.ln1))
     if self.scale1 == "up":
       h = ops.unpool(h)
@@ -89,6 +96,12 @@ class ResNetBlock(keras.layers.Layer):
     h = self.conv2(h, training=training)
     if self.scale2 == "down":
       h = ops.avg_pool2(h)
+    if self.conv_shortcut is None:
+      return h
+    shortcut = ops.unpool(x) if self.scale == "up" else x
+    shortcut = self.conv_shortcut(shortcut, training=training)
+    if self.scale == "down":
+      shortcut = ops.avg_pool2(shortcut)
     return h + shortcut
 
 

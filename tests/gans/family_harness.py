@@ -1,5 +1,6 @@
-"""What the model-family tests share (began_test.py, vae_test.py): the CLI with a clean gin
-state, tiny training runs, checkpoint contents, TensorBoard tags, and a test body run in a
+"""What the model-family tests share (began_test.py, vae_test.py, ssgan_test.py, s3gan_test.py):
+the CLI with a clean gin state, tiny training runs, a run against its half-and-resume twin,
+checkpoint contents, TensorBoard tags, numpy reference formulas, and a test body run in a
 fresh process (logical devices must be set before TensorFlow runs an op)."""
 
 import glob
@@ -8,7 +9,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
+
+from compare_gan.training import summaries
 
 import cli_harness  # tests/: pytest puts it on sys.path.
 
@@ -46,6 +50,35 @@ def fresh_process_report(script: str, tmp_path) -> dict:
                         text=True, env=env, timeout=900)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
   return json.loads([l for l in proc.stdout.splitlines() if l.startswith("REPORT ")][-1][7:])
+
+
+def scalar_tags(*terms) -> set:
+  """The TensorBoard tags the training loop writes for these family terms."""
+  return {summaries.SCALARS.get(t, t) for t in terms}
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+  """Row-wise softmax of [N, K] logits, in numpy (the tests' independent formula)."""
+  e = np.exp(x - x.max(axis=1, keepdims=True))
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+  """log(1 + e^x), in numpy, stable for large |x|."""
+  return np.logaddexp(0.0, x)
+
+
+def whole_and_resumed(full, split, capsys, config, bindings, steps: int = 4):
+  """Trains `config` for `steps` steps in one run (`full`) and in two (`split`: half, then a
+  resume, which must say so). Returns (the whole run's output, its final checkpoint, the
+  resumed run's final checkpoint), checkpoints as {variable name: value}."""
+  assert train(full, steps, config, bindings) == 0
+  out = capsys.readouterr().out
+  assert train(split, steps // 2, config, bindings) == 0
+  assert train(split, steps, config, bindings) == 0
+  assert "resumed from" in capsys.readouterr().out
+  return (out, checkpoint(os.path.join(str(full), "checkpoints", f"ckpt-{steps}")),
+          checkpoint(os.path.join(str(split), "checkpoints", f"ckpt-{steps}")))
 
 
 def step_scalars(model_dir, step: int, into: dict) -> None:

@@ -23,7 +23,6 @@ from compare_gan.gans import inference
 from compare_gan.gans import latents
 from compare_gan.gans import model as model_lib
 from compare_gan.gans import s3gan
-from compare_gan.training import summaries
 
 import family_harness as harness  # Same folder: pytest puts it on sys.path.
 
@@ -47,18 +46,7 @@ def make_model(*bindings, shape=SHAPE):
   return model_lib.build(shape, K)
 
 
-def tags(*terms):
-  """The TensorBoard tags the training loop writes for these terms."""
-  return {summaries.SCALARS.get(t, t) for t in terms}
-
-
-def softmax(x):
-  e = np.exp(x - x.max(axis=1, keepdims=True))
-  return e / e.sum(axis=1, keepdims=True)
-
-
-def softplus(x):
-  return np.logaddexp(0.0, x)
+tags, softmax, softplus = harness.scalar_tags, harness.softmax, harness.softplus
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,16 +327,10 @@ CLI_TINY = [f"dataset.name = '{DATASET}'", "model.family = @S3GAN",
 
 def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   full, split = tmp_path / "full", tmp_path / "split"
-  assert harness.train(full, 4, CONFIG, CLI_TINY) == 0
-  out = capsys.readouterr().out
+  out, expected, got = harness.whole_and_resumed(full, split, capsys, CONFIG, CLI_TINY)
   assert "S3GAN (sndcgan)" in out and "class_loss" in out and "rotation_loss_fake" in out
-  assert harness.train(split, 2, CONFIG, CLI_TINY) == 0
-  assert harness.train(split, 4, CONFIG, CLI_TINY) == 0
-  assert "resumed from" in capsys.readouterr().out
 
   # Bit for bit the uninterrupted run, every head and its optimizer slots included.
-  expected = harness.checkpoint(str(full / "checkpoints" / "ckpt-4"))
-  got = harness.checkpoint(str(split / "checkpoints" / "ckpt-4"))
   assert sorted(got) == sorted(expected)
   for head in ("discriminator_rotation", "discriminator_projection", "discriminator_predictor"):
     assert [k for k in got if k.startswith("discriminator/") and head in k], head

@@ -18,7 +18,6 @@ from compare_gan.gans import inference
 from compare_gan.gans import latents
 from compare_gan.gans import model as model_lib
 from compare_gan.gans import rotation
-from compare_gan.training import summaries
 
 import family_harness as harness  # Same folder: pytest puts it on sys.path.
 
@@ -37,18 +36,7 @@ def make_model(*bindings, shape=SHAPE, num_classes=None):
   return model_lib.build(shape, num_classes)
 
 
-def tags(*terms):
-  """The TensorBoard tags the training loop writes for these terms."""
-  return {summaries.SCALARS.get(t, t) for t in terms}
-
-
-def softmax(x):
-  e = np.exp(x - x.max(axis=1, keepdims=True))
-  return e / e.sum(axis=1, keepdims=True)
-
-
-def softplus(x):
-  return np.logaddexp(0.0, x)
+tags, softmax, softplus = harness.scalar_tags, harness.softmax, harness.softplus
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,16 +305,10 @@ CLI_TINY = ["model.family = @SSGAN", "SSGAN.rotated_batch_size = 16", "G.width =
 
 def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   full, split = tmp_path / "full", tmp_path / "split"
-  assert harness.train(full, 4, CONFIG, CLI_TINY) == 0
-  out = capsys.readouterr().out
+  out, expected, got = harness.whole_and_resumed(full, split, capsys, CONFIG, CLI_TINY)
   assert "SSGAN (sndcgan)" in out and "rotation_loss_real" in out and "rotation_loss_fake" in out
-  assert harness.train(split, 2, CONFIG, CLI_TINY) == 0
-  assert harness.train(split, 4, CONFIG, CLI_TINY) == 0
-  assert "resumed from" in capsys.readouterr().out
 
   # Bit for bit the uninterrupted run, the rotation head and its optimizer slots included.
-  expected = harness.checkpoint(str(full / "checkpoints" / "ckpt-4"))
-  got = harness.checkpoint(str(split / "checkpoints" / "ckpt-4"))
   assert sorted(got) == sorted(expected)
   assert [k for k in got if "discriminator_rotation" in k and k.startswith("discriminator/")]
   assert [k for k in expected if not np.array_equal(expected[k], got[k])] == []

@@ -41,8 +41,7 @@ def run_step(model, batch, step=0):
       model.train_step, args=([batch], tf.constant(step, tf.int64), SEED, B))
 
 
-def softplus(x):
-  return np.log1p(np.exp(x))
+softplus = harness.softplus
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,17 +158,11 @@ CLI_TINY = ["G.width = 0.0625", "D.width = 0.0625", f"VAE.z_dim = {Z_DIM}",
             "train.image_summary_every_steps = 2", "train.save_checkpoints_steps = 2"]
 def test_train_resume_evaluate_export_and_sample(tmp_path, capsys):
   full, split = tmp_path / "full", tmp_path / "split"
-  assert harness.train(full, 4, CONFIG, CLI_TINY) == 0
-  out = capsys.readouterr().out
+  out, expected, got = harness.whole_and_resumed(full, split, capsys, CONFIG, CLI_TINY)
   assert "VAE (infogan)" in out and " nll " in out and " kl " in out and "encoder" in out
-  assert harness.train(split, 2, CONFIG, CLI_TINY) == 0
-  assert harness.train(split, 4, CONFIG, CLI_TINY) == 0
-  assert "resumed from" in capsys.readouterr().out
 
   # Bit for bit the uninterrupted run: decoder, encoder, head, optimizer, step, data position
   # (one real batch per step).
-  expected = harness.checkpoint(str(full / "checkpoints" / "ckpt-4"))
-  got = harness.checkpoint(str(split / "checkpoints" / "ckpt-4"))
   assert sorted(got) == sorted(expected)
   assert any(name.startswith("encoder") and "en_fc4" in name for name in got)
   assert [np.asarray(v).item() for k, v in got.items() if k.startswith("data_position")] == [
